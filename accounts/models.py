@@ -1,0 +1,264 @@
+"""Users, roles, institutions, insured persons, personal accounts, the ledger and the audit log."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.masking import mask_id_number, mask_name
+
+ZERO = Decimal("0.00")
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Rows are added, never changed or removed (R30, R51); a database trigger holds the same rule."""
+
+    def update(self, **kwargs):
+        raise ValueError(f"{self.model.__name__} is append-only.")
+
+    def delete(self):
+        raise ValueError(f"{self.model.__name__} is append-only.")
+
+
+class AppendOnlyModel(models.Model):
+    """Base for tables whose rows are facts: saved once, never edited or deleted."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError(f"{type(self).__name__} is append-only; add a new row instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError(f"{type(self).__name__} is append-only; add a new row instead.")
+
+
+class Region(models.Model):
+    """统筹区: a pooling region, identified by its 6-digit division code."""
+
+    code = models.CharField(_("division code"), max_length=6, primary_key=True)
+    name = models.CharField(_("name"), max_length=60)
+    province = models.CharField(_("province code"), max_length=6)
+
+    class Meta:
+        verbose_name = _("pooling region")
+        verbose_name_plural = _("pooling regions")
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(code__regex=r"^[0-9]{6}$"), name="region_code_six_digits"),
+            models.CheckConstraint(condition=Q(province__regex=r"^[0-9]{6}$"), name="region_province_six_digits"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class Institution(models.Model):
+    """A designated clinic, pharmacy or social-security branch that clerks work for."""
+
+    class Kind(models.TextChoices):
+        CLINIC = "clinic", _("designated clinic")
+        PHARMACY = "pharmacy", _("designated pharmacy")
+        BRANCH = "branch", _("social-security branch")
+
+    code = models.CharField(_("institution code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, verbose_name=_("pooling region"))
+
+    class Meta:
+        verbose_name = _("institution")
+        verbose_name_plural = _("institutions")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class InsuranceType(models.TextChoices):
+    EMPLOYEE = "employee", _("employee medical insurance (职工医保)")
+    RESIDENT = "resident", _("resident medical insurance (居民医保)")
+
+
+class InsuranceStatus(models.TextChoices):
+    ACTIVE = "active", _("insured")
+    SUSPENDED = "suspended", _("suspended")
+
+
+class Sex(models.TextChoices):
+    MALE = "M", _("male")
+    FEMALE = "F", _("female")
+
+
+class InsuredPerson(models.Model):
+    """参保人, as the insurance core system knows them (loaded by import_persons, C1)."""
+
+    id_number = models.CharField(_("ID number"), max_length=18, unique=True)
+    name = models.CharField(_("name"), max_length=50)
+    # R2: derived from the ID number, never typed in.
+    birth_date = models.DateField(_("birth date"))
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
+    insurance_type = models.CharField(_("insurance type"), max_length=16, choices=InsuranceType.choices)
+    status = models.CharField(_("insurance status"), max_length=16, choices=InsuranceStatus.choices)
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, verbose_name=_("pooling region"))
+    card_number = models.CharField(_("card number"), max_length=20, null=True, blank=True, unique=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("insured person")
+        verbose_name_plural = _("insured persons")
+        constraints = [
+            models.CheckConstraint(condition=Q(id_number__regex=r"^[0-9]{17}[0-9X]$"), name="person_id_number_shape"),
+            models.CheckConstraint(condition=Q(insurance_type__in=InsuranceType.values), name="person_insurance_type"),
+            models.CheckConstraint(condition=Q(status__in=InsuranceStatus.values), name="person_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.masked_name} {self.masked_id_number}"
+
+    @property
+    def masked_id_number(self) -> str:
+        return mask_id_number(self.id_number)
+
+    @property
+    def masked_name(self) -> str:
+        return mask_name(self.name)
+
+    @property
+    def is_employee(self) -> bool:
+        return self.insurance_type == InsuranceType.EMPLOYEE
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == InsuranceStatus.ACTIVE
+
+
+class User(AbstractUser):
+    """A person who logs in: a citizen, a clerk, a reviewer, an admin, or a partner system."""
+
+    class Role(models.TextChoices):
+        CITIZEN = "citizen", _("citizen")
+        CLERK = "clerk", _("clerk")
+        REVIEWER = "reviewer", _("reviewer")
+        ADMIN = "admin", _("administrator")
+        PARTNER = "partner", _("partner system")
+
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.CITIZEN)
+    phone = models.CharField(_("mobile phone"), max_length=20, null=True, blank=True, unique=True)
+    phone_verified = models.BooleanField(_("phone verified"), default=False)
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("institution")
+    )
+    # Real-name link: one user per insured person.
+    person = models.OneToOneField(
+        InsuredPerson, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("insured person")
+    )
+    elderly_mode = models.BooleanField(_("elderly mode"), default=False)
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            models.CheckConstraint(condition=~Q(role="clerk") | Q(institution__isnull=False), name="clerk_has_institution"),
+        ]
+
+    @property
+    def is_staff_role(self) -> bool:
+        return self.role in {self.Role.CLERK, self.Role.REVIEWER, self.Role.ADMIN}
+
+
+class PersonalAccount(models.Model):
+    """个人账户: an employee's account. Balances are a cache of the ledger (R30), kept in the same transaction."""
+
+    person = models.OneToOneField(
+        InsuredPerson, on_delete=models.PROTECT, related_name="account", verbose_name=_("insured person")
+    )
+    current_balance = models.DecimalField(_("current year"), max_digits=12, decimal_places=2, default=ZERO)
+    historical_balance = models.DecimalField(_("previous years"), max_digits=12, decimal_places=2, default=ZERO)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("personal account")
+        verbose_name_plural = _("personal accounts")
+        constraints = [
+            # R34: never overdrawn, in either part.
+            models.CheckConstraint(condition=Q(current_balance__gte=0), name="account_current_not_negative"),
+            models.CheckConstraint(condition=Q(historical_balance__gte=0), name="account_historical_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Personal account of %(person)s") % {"person": self.person})
+
+    @property
+    def balance(self) -> Decimal:
+        return self.current_balance + self.historical_balance
+
+
+class LedgerEntry(AppendOnlyModel):
+    """One movement of money. Append-only (R30, R34): a trigger refuses UPDATE and DELETE."""
+
+    class Part(models.TextChoices):
+        CURRENT = "current", _("current year")
+        HISTORICAL = "historical", _("previous years")
+
+    class Kind(models.TextChoices):
+        ADJUSTMENT = "adjustment", _("balance from the insurance core system")
+        PAYMENT = "payment", _("payment")
+        REVERSAL = "reversal", _("refund")
+        TRANSFER = "transfer", _("transfer")
+
+    account = models.ForeignKey(
+        PersonalAccount, on_delete=models.PROTECT, related_name="entries", verbose_name=_("personal account")
+    )
+    part = models.CharField(_("part"), max_length=16, choices=Part.choices)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    reference = models.CharField(_("reference"), max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    # PROTECT: a user who moved money is deactivated, never deleted (the entry cannot change).
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at", "-id"], name="ledger_account_recent")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="ledger_amount_not_zero"),
+            models.CheckConstraint(condition=Q(part__in=["current", "historical"]), name="ledger_part_known"),
+        ]
+
+
+
+class AuditEvent(AppendOnlyModel):
+    """审计日志: who did or saw what, which object, when, from where (R51). Append-only."""
+
+    actor = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    actor_label = models.CharField(_("who"), max_length=150)
+    action = models.CharField(_("action"), max_length=64, db_index=True)
+    target_type = models.CharField(_("object type"), max_length=64, blank=True)
+    target_id = models.CharField(_("object id"), max_length=64, blank=True)
+    target_label = models.CharField(_("object"), max_length=200, blank=True)
+    ip_address = models.GenericIPAddressField(_("from"), null=True, blank=True)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit log")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_label}"

@@ -1,0 +1,128 @@
+"""Writes for accounts: the ledger, the real-name link and the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from accounts.errors import InsufficientBalance, RealNameMismatch
+from accounts.identity import normalize_id_number
+from accounts.masking import mask_id_number
+from accounts.models import AuditEvent, InsuredPerson, LedgerEntry, PersonalAccount, User
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One line to post: a signed amount on one part of one account."""
+
+    part: str
+    amount: Decimal
+    kind: str
+    description: str = ""
+    reference: str = ""
+
+
+def ledger_post(*, account_id: int, postings: list[Posting], created_by: User | None = None) -> list[LedgerEntry]:
+    """R30/R34: append entries and move the cached balances together, all or nothing, never below zero."""
+    with transaction.atomic():
+        account = PersonalAccount.objects.select_for_update().get(pk=account_id)
+        delta = {LedgerEntry.Part.CURRENT: Decimal(0), LedgerEntry.Part.HISTORICAL: Decimal(0)}
+        for posting in postings:
+            delta[posting.part] += posting.amount
+        if account.current_balance + delta["current"] < 0 or account.historical_balance + delta["historical"] < 0:
+            raise InsufficientBalance(title=_("The account balance is not enough for this."), status=409)
+        entries = LedgerEntry.objects.bulk_create(
+            LedgerEntry(
+                account_id=account_id,
+                part=p.part,
+                amount=p.amount,
+                kind=p.kind,
+                description=p.description,
+                reference=p.reference,
+                created_by=created_by,
+            )
+            for p in postings
+            if p.amount
+        )
+        PersonalAccount.objects.filter(pk=account_id).update(
+            current_balance=F("current_balance") + delta["current"],
+            historical_balance=F("historical_balance") + delta["historical"],
+        )
+    return entries
+
+
+def adjustment_postings(
+    *, account: PersonalAccount, total: Decimal, historical: Decimal, reference: str = ""
+) -> list[Posting]:
+    """C1: the entries that move an account to the core system's balances (never an overwrite)."""
+    current = total - historical
+    postings = []
+    if current != account.current_balance:
+        postings.append(
+            Posting(LedgerEntry.Part.CURRENT, current - account.current_balance, LedgerEntry.Kind.ADJUSTMENT,
+                    "core system balance", reference)
+        )
+    if historical != account.historical_balance:
+        postings.append(
+            Posting(LedgerEntry.Part.HISTORICAL, historical - account.historical_balance, LedgerEntry.Kind.ADJUSTMENT,
+                    "core system balance", reference)
+        )
+    return postings
+
+
+def user_link_person(*, user: User, name: str, id_number: str) -> InsuredPerson:
+    """Real-name link: tie the user to the insured person with this name and ID number.
+
+    A mismatch, an unknown number and a person already linked to another user all give
+    the same answer, so the form does not reveal whether an ID number exists.
+    """
+    refused = RealNameMismatch(
+        title=_("The name and ID number do not match our records, or this person is already linked to another login."),
+        status=400,
+    )
+    value = normalize_id_number(id_number)
+    with transaction.atomic():
+        person = InsuredPerson.objects.select_for_update().filter(id_number=value).first()
+        if person is None or person.name.strip() != name.strip():
+            raise refused
+        if User.objects.filter(person=person).exclude(pk=user.pk).exists():
+            raise refused
+        user.person = person
+        user.save(update_fields=["person"])
+        audit_record(actor=user, action="person.linked", target=person)
+    return person
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    target: Any = None,
+    request: HttpRequest | None = None,
+    detail: dict | None = None,
+) -> AuditEvent:
+    """R51: write one audit row: who, what, which object, when, from where. Labels are masked (R4)."""
+    label = ""
+    if isinstance(target, InsuredPerson):
+        label = f"{target.masked_name} {mask_id_number(target.id_number)}"
+    elif target is not None:
+        label = str(target)[:200]
+    if actor is not None and not actor.is_authenticated:
+        actor = None
+    return AuditEvent.objects.create(
+        actor=actor,
+        actor_label=(actor.get_username() if actor else "anonymous")[:150],
+        action=action,
+        target_type=target._meta.label_lower if hasattr(target, "_meta") else "",
+        target_id=str(getattr(target, "pk", "") or ""),
+        target_label=label,
+        ip_address=request.META.get("REMOTE_ADDR") if request else None,
+        detail=detail or {},
+    )
+
