@@ -1,0 +1,71 @@
+"""Citizen pages of accounts: real-name link, my insurance, display preferences."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.context_processors import ELDERLY_COOKIE
+from accounts.decorators import person_required
+from accounts.errors import RealNameMismatch
+from accounts.forms import RealNameForm
+from accounts.models import InsuredPerson
+from accounts.selectors import account_for_user, ledger_entries_for_account
+from accounts.services import user_link_person
+
+ENTRIES_PER_PAGE = 20
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return default
+
+
+@login_required
+def real_name(request: HttpRequest) -> HttpResponse:
+    """实名认证: the citizen enters name and ID number; it must match an insured person."""
+    if request.user.person_id:
+        return redirect("my_insurance")
+    form = RealNameForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user_link_person(user=request.user, name=form.cleaned_data["name"], id_number=form.cleaned_data["id_number"])
+        except RealNameMismatch as error:
+            form.add_error(None, error.title)
+        else:
+            messages.success(request, _("Your real name is confirmed. Your insurance records are now shown to you."))
+            return redirect(_safe_next(request, "my_insurance"))
+    return render(request, "accounts/real_name.html", {"form": form, "next": request.GET.get("next", "")})
+
+
+@person_required
+def my_insurance(request: HttpRequest) -> HttpResponse:
+    """我的医保: masked ID, insurance type and status, region, balances and entries (paginated)."""
+    account = account_for_user(user=request.user)
+    page = None
+    if account is None:
+        person = InsuredPerson.objects.select_related("region").get(pk=request.user.person_id)
+    else:
+        person = account.person
+        page = Paginator(ledger_entries_for_account(account=account), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "accounts/my_insurance.html", {"person": person, "account": account, "page": page})
+
+
+@require_POST
+def elderly_mode(request: HttpRequest) -> HttpResponse:
+    """适老化: switch large text and high contrast on or off, kept for the user (or in a cookie before login)."""
+    enabled = request.POST.get("enabled") == "1"
+    response = redirect(_safe_next(request, "home"))
+    if request.user.is_authenticated:
+        request.user.elderly_mode = enabled
+        request.user.save(update_fields=["elderly_mode"])
+    response.set_cookie(ELDERLY_COOKIE, "1" if enabled else "0", max_age=365 * 24 * 3600, samesite="Lax")
+    return response
