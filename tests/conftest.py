@@ -94,3 +94,13 @@ def admin_user(db):
 def partner_token(db):
     partner = UserFactory(username="pharmacy-system", role=User.Role.PARTNER, phone=None)
     return Token.objects.create(user=partner).key
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and cached policy live in the cache: every test starts without them."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -56,3 +56,15 @@ def local_datetime(value: dt.datetime | None) -> str:
         return ""
     value = timezone.localtime(value) if timezone.is_aware(value) else value
     return f"{local_date(value)} {value:%H:%M}"
+
+
+@register.filter
+def local_month(value: dt.date | dt.datetime | None) -> str:
+    """A month as 2025年3月 in Chinese and Mar 2025 in English (entries by month)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime) and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    if (get_language() or "zh-hans").startswith("zh"):
+        return f"{value.year}年{value.month}月"
+    return f"{value:%b} {value.year}"
