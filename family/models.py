@@ -32,7 +32,11 @@ class PolicyVersion(models.Model):
     """
 
     region = models.ForeignKey(
-        Region, on_delete=models.CASCADE, null=True, blank=True, related_name="policies",
+        Region,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="policies",
         verbose_name=_("pooling region"),
     )
     effective_from = models.DateField(_("in force from"))
