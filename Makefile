@@ -1,5 +1,7 @@
 # The two commands: `make run` (set up everything, then serve the portal with demo data)
 # and `make test` (the whole suite). Everything else here is a step they call.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -143,6 +143,12 @@ EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backen
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="noreply@example.invalid")
 SMS_SENDER = env.str("SMS_SENDER", default="console")  # "console" or "memory" (tests)
 
+# Absolute links in SMS and e-mail (the one-time consent link of R23).
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Family sharing (R23, R27): days a binding waits for the relative's face, reminder before an authorization ends.
+FAMILY_FACE_WAIT_DAYS = env.int("FAMILY_FACE_WAIT_DAYS", default=7)
+FAMILY_AUTHORIZATION_REMINDER_DAYS = env.int("FAMILY_AUTHORIZATION_REMINDER_DAYS", default=7)
+
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "home"

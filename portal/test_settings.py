@@ -23,3 +23,5 @@ PRIVATE_MEDIA_ROOT = BASE_DIR / "var" / "test-private"  # noqa: F405
 # Static files come from the finders in tests; there is no collectstatic output.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Tasks run in-process unless a test is about the queue; worker tests start a real worker themselves.
+CELERY_TASK_ALWAYS_EAGER = True

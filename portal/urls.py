@@ -2,12 +2,11 @@
 
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api import MeApi
+from family.api import EligibilityApi
 from portal import views
 
 # Staff log in to the admin through allauth, so MFA and rate limits apply there too.
@@ -16,12 +15,13 @@ admin.site.site_header = "家庭共济 管理"
 
 api_v1 = [
     path("me/", MeApi.as_view(), name="api_me"),
+    path("eligibility/", EligibilityApi.as_view(), name="api_eligibility"),
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+    path("favicon.ico", views.favicon),
     path("", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -57,6 +58,11 @@ def _broker_status() -> str:
         return "ok"
     except Exception as error:  # noqa: BLE001
         return f"error: {type(error).__name__}"
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page says; resolved per request (the manifest is built later)."""
+    return redirect(static("img/favicon.svg"), permanent=True)
 
 
 def _wants_problem(request: HttpRequest) -> bool:
