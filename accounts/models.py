@@ -262,3 +262,56 @@ class AuditEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_label}"
+
+
+class Notification(models.Model):
+    """消息: a decision, a payment from my account, a reminder. Kept per insured person, so it waits for a login."""
+
+    person = models.ForeignKey(
+        InsuredPerson, on_delete=models.PROTECT, related_name="notifications", verbose_name=_("insured person")
+    )
+    kind = models.CharField(_("kind"), max_length=40)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("text"), blank=True)
+    link = models.CharField(_("link"), max_length=200, blank=True)
+    # Idempotency: a redelivered task that notifies again finds the same key and writes nothing.
+    dedup_key = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["person", "-created_at"], name="notification_person_recent")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class FaceVerification(models.Model):
+    """人脸识别 outcome (R23, R40, R52): the images are never kept, only provider, purpose, decision, score, time."""
+
+    class Decision(models.TextChoices):
+        PASSED = "passed", _("passed")
+        FAILED = "failed", _("failed")
+
+    person = models.ForeignKey(
+        InsuredPerson, on_delete=models.PROTECT, related_name="face_verifications", verbose_name=_("insured person")
+    )
+    purpose = models.CharField(_("purpose"), max_length=40)
+    reference = models.CharField(_("reference"), max_length=64, blank=True)
+    provider = models.CharField(_("provider"), max_length=20)
+    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices)
+    score = models.FloatField(_("score"), null=True, blank=True)
+    detail = models.CharField(_("detail"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("face verification")
+        verbose_name_plural = _("face verifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["person", "purpose", "reference"], name="face_person_purpose")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.decision}"

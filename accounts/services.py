@@ -14,7 +14,8 @@ from django.utils.translation import gettext as _
 from accounts.errors import InsufficientBalance, RealNameMismatch
 from accounts.identity import normalize_id_number
 from accounts.masking import mask_id_number
-from accounts.models import AuditEvent, InsuredPerson, LedgerEntry, PersonalAccount, User
+from accounts.messaging import send_sms
+from accounts.models import AuditEvent, InsuredPerson, LedgerEntry, Notification, PersonalAccount, User
 
 
 @dataclass(frozen=True)
@@ -126,3 +127,24 @@ def audit_record(
         detail=detail or {},
     )
 
+
+
+def notification_send(
+    *, person: InsuredPerson, kind: str, title: str, body: str = "", link: str = "", dedup_key: str, sms: bool = False
+) -> Notification | None:
+    """消息: tell a person once. ``dedup_key`` makes it idempotent: a redelivered task sends nothing twice.
+
+    With ``sms`` the text also goes to the person's phone (or the phone of their login) through the sender.
+    Returns the new notification, or None when it had been sent already.
+    """
+    notification, created = Notification.objects.get_or_create(
+        dedup_key=dedup_key[:100],
+        defaults={"person": person, "kind": kind, "title": title[:200], "body": body, "link": link[:200]},
+    )
+    if not created:
+        return None
+    if sms:
+        phone = person.phone or User.objects.filter(person=person).values_list("phone", flat=True).first()
+        if phone:
+            transaction.on_commit(lambda: send_sms(phone=phone, text=f"{title} {body} {link}".strip()))
+    return notification

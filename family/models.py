@@ -1,12 +1,15 @@
-"""Family-sharing policy (and, later, bindings)."""
+"""Family sharing: policy versions, bindings with their events, and their documents."""
 
 from __future__ import annotations
+
+import uuid
 
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Region
+from accounts.models import AppendOnlyModel, InsuredPerson, Region
+from accounts.storage import private_storage
 
 
 class Relation(models.TextChoices):
@@ -77,3 +80,211 @@ class PolicyVersion(models.Model):
     def label(self) -> str:
         """How R13 and C3 name a version: ``320500@2024-07-01`` or ``*@2021-04-13``."""
         return f"{self.region_id or '*'}@{self.effective_from.isoformat()}"
+
+
+class BindingMethod(models.TextChoices):
+    ONLINE_ID = "online_id", _("online, by ID number")
+    NEWBORN = "newborn", _("newborn, by birth medical certificate")
+    COUNTER = "counter", _("at a counter")
+
+
+class BindingState(models.TextChoices):
+    """R25."""
+
+    SUBMITTED = "submitted", _("submitted")
+    UNDER_REVIEW = "under_review", _("under review")
+    AWAITING_FACE = "awaiting_face", _("waiting for the relative's face verification")
+    ACTIVE = "active", _("active")
+    REJECTED = "rejected", _("rejected")
+    CANCELLED = "cancelled", _("cancelled")
+    EXPIRED = "expired", _("expired")
+    ENDED = "ended", _("ended")
+
+
+PENDING_STATES = (BindingState.SUBMITTED, BindingState.UNDER_REVIEW, BindingState.AWAITING_FACE)
+OPEN_STATES = (*PENDING_STATES, BindingState.ACTIVE)
+
+
+class Binding(models.Model):
+    """共济绑定: the owner lets the relative spend from the owner's personal account (R12–R27).
+
+    The state changes only through ``family.services.binding_transition`` (R25), which writes a
+    ``BindingEvent`` in the same transaction. The policy version is kept as its label, since
+    loading a policy file replaces version rows (C2) while a binding's history must stay.
+    """
+
+    owner = models.ForeignKey(
+        InsuredPerson, on_delete=models.PROTECT, related_name="bindings_owned", verbose_name=_("account owner")
+    )
+    relative = models.ForeignKey(
+        InsuredPerson,
+        on_delete=models.PROTECT,
+        related_name="bindings_joined",
+        null=True,
+        blank=True,
+        verbose_name=_("relative"),
+        help_text=_("Empty only for a newborn whose ID number is not issued yet (R21)."),
+    )
+    relationship = models.CharField(_("relationship"), max_length=16, choices=Relation.choices)
+    method = models.CharField(_("method"), max_length=16, choices=BindingMethod.choices)
+    state = models.CharField(
+        _("state"), max_length=16, choices=BindingState.choices, default=BindingState.SUBMITTED, db_index=True
+    )
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, verbose_name=_("owner's pooling region"))
+    policy_label = models.CharField(_("policy version"), max_length=32, blank=True)
+    decision_date = models.DateField(_("decision date"), null=True, blank=True)
+    # R16 doubts and the refusing reasons of the last eligibility check, as [{rule, message}].
+    reasons = models.JSONField(_("reasons"), default=list, blank=True)
+    needs_review = models.BooleanField(_("plausibility doubt"), default=False)
+    needs_face_verification = models.BooleanField(_("needs face verification"), default=False)
+    # R15: whether this binding holds the relative's single network (regions that allow several owners say no).
+    exclusive = models.BooleanField(default=True)
+    # R27: the owner's authorization period; empty means open-ended.
+    authorized_from = models.DateField(_("authorized from"), null=True, blank=True)
+    authorized_until = models.DateField(_("authorized until"), null=True, blank=True)
+    face_deadline = models.DateTimeField(_("face verification due by"), null=True, blank=True)
+    # R21: a newborn is named by the mother's details and the certificate until the ID number is added.
+    newborn_name = models.CharField(_("newborn's name"), max_length=50, blank=True)
+    mother_name = models.CharField(_("mother's name"), max_length=50, blank=True)
+    mother_id_number = models.CharField(_("mother's ID number"), max_length=18, blank=True)
+    birth_certificate_number = models.CharField(_("birth certificate number"), max_length=20, blank=True)
+    # R20: the commitment letter as signed.
+    letter_signed_name = models.CharField(_("commitment letter signed by"), max_length=50, blank=True)
+    letter_signed_at = models.DateTimeField(_("commitment letter signed at"), null=True, blank=True)
+    # R22: the counter's record.
+    institution = models.ForeignKey(
+        "accounts.Institution", on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("institution")
+    )
+    originals_seen = models.JSONField(_("originals seen"), default=list, blank=True)
+    submitted_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # R24: a person decides; automation never approves alone.
+    reviewed_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("submitted at"), auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    activated_at = models.DateTimeField(_("active since"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    end_reason = models.CharField(_("why it ended"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("family-sharing binding")
+        verbose_name_plural = _("family-sharing bindings")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "state"], name="binding_owner_state"),
+            models.Index(fields=["relative", "state"], name="binding_relative_state"),
+        ]
+        constraints = [
+            # R15: never relative of himself.
+            models.CheckConstraint(condition=~Q(owner=F("relative")), name="binding_not_self"),
+            models.CheckConstraint(
+                condition=Q(relative__isnull=False) | Q(method="newborn"), name="binding_relative_unless_newborn"
+            ),
+            models.CheckConstraint(condition=Q(state__in=BindingState.values), name="binding_state_known"),
+            # One open application or binding per pair: a second is shown the first, not duplicated.
+            models.UniqueConstraint(
+                fields=["owner", "relative"],
+                condition=Q(state__in=[s.value for s in OPEN_STATES]),
+                name="binding_one_open_per_pair",
+            ),
+            # R15 default: a relative belongs to at most one active network (unless the region allows several).
+            models.UniqueConstraint(
+                fields=["relative"],
+                condition=Q(state=BindingState.ACTIVE, exclusive=True),
+                name="binding_one_exclusive_network",
+            ),
+            models.CheckConstraint(
+                condition=Q(authorized_until__isnull=True)
+                | Q(authorized_from__isnull=True)
+                | Q(authorized_until__gte=F("authorized_from")),
+                name="binding_authorization_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        relative = self.relative.masked_name if self.relative_id else self.newborn_name or "—"
+        return f"{self.owner.masked_name} → {relative} ({self.get_relationship_display()}, {self.get_state_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state in PENDING_STATES
+
+
+class BindingEvent(AppendOnlyModel):
+    """R25: every change of a binding: who, when, from which state to which, and why."""
+
+    binding = models.ForeignKey(Binding, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    actor_label = models.CharField(_("who"), max_length=150)
+    from_state = models.CharField(_("from"), max_length=16, blank=True)
+    to_state = models.CharField(_("to"), max_length=16)
+    reason = models.TextField(_("why"), blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("binding event")
+        verbose_name_plural = _("binding events")
+        ordering = ["created_at", "id"]
+        constraints = [
+            # Exactly one event per transition into a state (redelivered tasks cannot write a second).
+            models.UniqueConstraint(
+                fields=["binding", "from_state", "to_state"], name="binding_event_once_per_transition"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.from_state or '∅'} → {self.to_state}"
+
+
+class DocumentKind(models.TextChoices):
+    OWNER_HOUSEHOLD_REGISTER = "owner_register", _("household register page of the owner")
+    RELATIVE_HOUSEHOLD_REGISTER = "relative_register", _("household register page of the relative")
+    MARRIAGE_CERTIFICATE = "marriage_certificate", _("marriage certificate")
+    BIRTH_CERTIFICATE = "birth_certificate", _("birth medical certificate")
+    COMMITMENT_LETTER = "commitment_letter", _("signed commitment letter")
+
+
+class DocumentStatus(models.TextChoices):
+    PENDING = "pending", _("waiting for review")
+    APPROVED = "approved", _("accepted")
+    REJECTED = "rejected", _("rejected")
+
+
+def document_path(document: BindingDocument, filename: str) -> str:
+    # The citizen's file name never reaches the disk (no path tricks): only the extension we decided on.
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"bindings/{document.binding_id}/{uuid.uuid4().hex}.{extension}"
+
+
+class BindingDocument(models.Model):
+    """An uploaded or generated document of an application (R20, R24), in private storage (R51)."""
+
+    binding = models.ForeignKey(Binding, on_delete=models.PROTECT, related_name="documents")
+    kind = models.CharField(_("kind"), max_length=32, choices=DocumentKind.choices)
+    file = models.FileField(_("file"), storage=private_storage, upload_to=document_path, max_length=200)
+    content_type = models.CharField(max_length=50)
+    size = models.PositiveIntegerField()
+    status = models.CharField(
+        _("status"), max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING
+    )
+    rejection_reason = models.CharField(_("why it was rejected"), max_length=300, blank=True)
+    uploaded_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+        ordering = ["binding", "kind", "-created_at"]
+        constraints = [
+            # Re-uploading replaces only a rejected document: one live document of each kind.
+            models.UniqueConstraint(
+                fields=["binding", "kind"],
+                condition=~Q(status="rejected"),
+                name="document_one_live_per_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_status_display()})"
