@@ -7,6 +7,7 @@ DATABASE_URL, CELERY_BROKER_URL, REDIS_URL, DJANGO_SECRET_KEY and DJANGO_ALLOWED
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -21,7 +22,7 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY, or DJANGO_DEBUG=1 for the local set-up.")
-    SECRET_KEY = "insecure-local-development-key-never-used-in-production-0000"
+    SECRET_KEY = "insecure-local-development-key-never-used-in-production-0000"  # noqa: S105 - DEBUG only
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -137,17 +138,38 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A message a killed worker held comes back after this long (Redis has no per-message ack timeout).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
+CELERY_BEAT_SCHEDULE = {
+    "bindings-expire-awaiting-face": {"task": "family.tasks.bindings_expire_awaiting_face", "schedule": 15 * 60},
+    "bindings-sweep-stuck": {"task": "family.tasks.bindings_sweep_stuck", "schedule": 5 * 60},
+    "bindings-daily-authorizations": {
+        "task": "family.tasks.bindings_daily_authorizations",
+        "schedule": crontab(hour=6, minute=0),
+    },
+}
 
 # E-mail and SMS go to the console unless a real gateway is configured.
 EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="noreply@example.invalid")
 SMS_SENDER = env.str("SMS_SENDER", default="console")  # "console" or "memory" (tests)
 
+# R3: the card number printed on the physical card (most provinces: a letter and 8 digits).
+CARD_NUMBER_PATTERN = env.str("CARD_NUMBER_PATTERN", default=r"^[A-Z][0-9]{8}$")
+
 # Absolute links in SMS and e-mail (the one-time consent link of R23).
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Family sharing (R23, R27): days a binding waits for the relative's face, reminder before an authorization ends.
 FAMILY_FACE_WAIT_DAYS = env.int("FAMILY_FACE_WAIT_DAYS", default=7)
 FAMILY_AUTHORIZATION_REMINDER_DAYS = env.int("FAMILY_AUTHORIZATION_REMINDER_DAYS", default=7)
+# Face verification provider (R23, R40): "local" checks that one frontal face is present; a vendor adapter plugs in.
+FACE_PROVIDER = env.str("FACE_PROVIDER", default="local")
+# Uploaded documents (R24): per-file limits.
+DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
+DOCUMENT_MAX_PIXELS = env.int("DOCUMENT_MAX_PIXELS", default=40_000_000)
+# Uploads up to this size stay in memory: a face picture never touches the disk (R52), and a document
+# is written only to private storage once it passed its checks.
+FILE_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1024 * 1024
 
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
