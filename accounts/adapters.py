@@ -7,7 +7,8 @@ import re
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.fields import PhoneField
 from django.core.validators import RegexValidator
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.messaging import send_sms
 from accounts.models import User

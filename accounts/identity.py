@@ -47,9 +47,7 @@ def parse_id_number(raw: str, *, today: dt.date) -> IdNumber:
             "length", str(_("An ID number has 18 characters; this one has %(count)d.") % {"count": len(value)})
         )
     if not _SHAPE.match(value):
-        raise InvalidIdNumber(
-            "characters", str(_("An ID number is 17 digits followed by a digit or X."))
-        )
+        raise InvalidIdNumber("characters", str(_("An ID number is 17 digits followed by a digit or X.")))
     try:
         birth_date = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
@@ -61,9 +59,7 @@ def parse_id_number(raw: str, *, today: dt.date) -> IdNumber:
             "future", str(_("The birth date in this ID number (%(date)s) is in the future.") % {"date": value[6:14]})
         )
     if ric.calc_check_digit(value) != value[17]:
-        raise InvalidIdNumber(
-            "checksum", str(_("The check character (the last one) of this ID number is wrong."))
-        )
+        raise InvalidIdNumber("checksum", str(_("The check character (the last one) of this ID number is wrong.")))
     sex = "M" if int(value[16]) % 2 == 1 else "F"
     return IdNumber(value=value, division_code=value[:6], birth_date=birth_date, sex=sex)
 

@@ -169,8 +169,13 @@ class User(AbstractUser):
         verbose_name = _("user")
         verbose_name_plural = _("users")
         constraints = [
-            models.CheckConstraint(condition=~Q(role="clerk") | Q(institution__isnull=False), name="clerk_has_institution"),
+            models.CheckConstraint(
+                condition=~Q(role="clerk") | Q(institution__isnull=False), name="clerk_has_institution"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return self.get_username()
 
     @property
     def is_staff_role(self) -> bool:
@@ -239,6 +244,8 @@ class LedgerEntry(AppendOnlyModel):
             models.CheckConstraint(condition=Q(part__in=["current", "historical"]), name="ledger_part_known"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.get_part_display()} {self.amount} ({self.get_kind_display()})"
 
 
 class AuditEvent(AppendOnlyModel):

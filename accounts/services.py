@@ -66,13 +66,23 @@ def adjustment_postings(
     postings = []
     if current != account.current_balance:
         postings.append(
-            Posting(LedgerEntry.Part.CURRENT, current - account.current_balance, LedgerEntry.Kind.ADJUSTMENT,
-                    "core system balance", reference)
+            Posting(
+                LedgerEntry.Part.CURRENT,
+                current - account.current_balance,
+                LedgerEntry.Kind.ADJUSTMENT,
+                "core system balance",
+                reference,
+            )
         )
     if historical != account.historical_balance:
         postings.append(
-            Posting(LedgerEntry.Part.HISTORICAL, historical - account.historical_balance, LedgerEntry.Kind.ADJUSTMENT,
-                    "core system balance", reference)
+            Posting(
+                LedgerEntry.Part.HISTORICAL,
+                historical - account.historical_balance,
+                LedgerEntry.Kind.ADJUSTMENT,
+                "core system balance",
+                reference,
+            )
         )
     return postings
 
@@ -126,7 +136,6 @@ def audit_record(
         ip_address=request.META.get("REMOTE_ADDR") if request else None,
         detail=detail or {},
     )
-
 
 
 def notification_send(

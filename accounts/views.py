@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -15,8 +16,8 @@ from accounts.context_processors import ELDERLY_COOKIE
 from accounts.decorators import person_required
 from accounts.errors import RealNameMismatch
 from accounts.forms import RealNameForm
-from accounts.models import InsuredPerson
-from accounts.selectors import account_for_user, ledger_entries_for_account
+from accounts.models import InsuredPerson, Notification
+from accounts.selectors import account_for_user, ledger_entries_for_account, notifications_for_user
 from accounts.services import user_link_person
 
 ENTRIES_PER_PAGE = 20
@@ -37,7 +38,9 @@ def real_name(request: HttpRequest) -> HttpResponse:
     form = RealNameForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user_link_person(user=request.user, name=form.cleaned_data["name"], id_number=form.cleaned_data["id_number"])
+            user_link_person(
+                user=request.user, name=form.cleaned_data["name"], id_number=form.cleaned_data["id_number"]
+            )
         except RealNameMismatch as error:
             form.add_error(None, error.title)
         else:
@@ -55,7 +58,9 @@ def my_insurance(request: HttpRequest) -> HttpResponse:
         person = InsuredPerson.objects.select_related("region").get(pk=request.user.person_id)
     else:
         person = account.person
-        page = Paginator(ledger_entries_for_account(account=account), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+        page = Paginator(ledger_entries_for_account(account=account), ENTRIES_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
     return render(request, "accounts/my_insurance.html", {"person": person, "account": account, "page": page})
 
 
@@ -68,4 +73,15 @@ def elderly_mode(request: HttpRequest) -> HttpResponse:
         request.user.elderly_mode = enabled
         request.user.save(update_fields=["elderly_mode"])
     response.set_cookie(ELDERLY_COOKIE, "1" if enabled else "0", max_age=365 * 24 * 3600, samesite="Lax")
+    return response
+
+
+@person_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    """消息: every decision, payment from my account and reminder; opening the page marks them read."""
+    page = Paginator(notifications_for_user(user=request.user), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    unread_ids = [n.pk for n in page.object_list if n.read_at is None]
+    response = render(request, "accounts/notifications.html", {"page": page, "unread_ids": set(unread_ids)})
+    if unread_ids:
+        Notification.objects.filter(pk__in=unread_ids).update(read_at=timezone.now())
     return response

@@ -31,7 +31,9 @@ class EligibilityApi(APIView):
 
     permission_classes = [IsPartnerOrStaff]
 
-    @extend_schema(request=EligibilityInputSerializer, responses=EligibilityOutputSerializer, operation_id="eligibility")
+    @extend_schema(
+        request=EligibilityInputSerializer, responses=EligibilityOutputSerializer, operation_id="eligibility"
+    )
     def post(self, request: Request) -> Response:
         serializer = EligibilityInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

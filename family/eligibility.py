@@ -295,3 +295,25 @@ def check_plausibility(owner: PersonFacts, relative: PersonFacts, relationship: 
                 break
         return doubts
     return []
+
+
+def decide_newborn(
+    *, owner: PersonFacts, on_date: date, owner_versions: Sequence[PolicyFacts], network: NetworkFacts | None = None
+) -> Decision:
+    """R21 with R10, R12, R15: a newborn without an ID number yet is the owner's child.
+
+    R11 and R16 wait for the newborn's ID number; the mother's face verification completes the binding.
+    """
+    network = network or NetworkFacts()
+    owner_region = owner.region_code if owner.known else None
+    policy = select_policy(owner_versions, owner_region or "*", on_date)
+    reasons = check_owner(owner) + check_relationship(policy, "child", owner_region, owner_versions, on_date)
+    if owner.known and policy is not None:
+        reasons += check_network_limits(owner, policy, network)
+    return Decision(
+        eligible=not reasons,
+        needs_face_verification=True,
+        needs_review=False,
+        policy_version=policy.label if policy is not None else None,
+        reasons=reasons,
+    )

@@ -156,9 +156,7 @@ class Binding(models.Model):
         "accounts.Institution", on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("institution")
     )
     originals_seen = models.JSONField(_("originals seen"), default=list, blank=True)
-    submitted_by = models.ForeignKey(
-        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    submitted_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     # R24: a person decides; automation never approves alone.
     reviewed_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)

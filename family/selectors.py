@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Subquery
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from accounts.identity import parse_id_number
 from accounts.models import InsuredPerson
-from family.eligibility import Decision, NetworkFacts, PersonFacts, decide
-from family.models import OPEN_STATES, Binding, BindingState, PolicyVersion
+from family.eligibility import Decision, NetworkFacts, PersonFacts, decide, decide_newborn
+from family.models import (
+    OPEN_STATES,
+    Binding,
+    BindingDocument,
+    BindingEvent,
+    BindingMethod,
+    BindingState,
+    DocumentKind,
+    PolicyVersion,
+)
 from family.rules import select_policy
 
 
@@ -57,7 +69,9 @@ def eligibility_facts(
             owner_members=Count("pk", filter=Q(owner=owner, state__in=OPEN_STATES) & ~Q(relative=relative)),
             relative_owners=Count("pk", filter=Q(relative=relative, state=BindingState.ACTIVE) & ~Q(owner=owner)),
         )
-        network = NetworkFacts(owner_member_count=counts["owner_members"], relative_owner_count=counts["relative_owners"])
+        network = NetworkFacts(
+            owner_member_count=counts["owner_members"], relative_owner_count=counts["relative_owners"]
+        )
     return (
         person_facts(owner_id_number, owner, on_date),
         person_facts(relative_id_number, relative, on_date),
@@ -99,4 +113,135 @@ def eligibility_check(*, owner_id_number: str, relative_id_number: str, relation
         owner_versions=[v for v in versions if v.region_id in (None, owner.region_code)],
         relative_versions=[v for v in versions if v.region_id in (None, relative.region_code)],
         network=network,
+    )
+
+
+def newborn_eligibility_check(*, owner: InsuredPerson, on_date: date, binding_id: int | None = None) -> Decision:
+    """R21: the owner's side of a newborn binding (R10, R12 for a child, R15), not counting ``binding_id``."""
+    owner = InsuredPerson.objects.select_related("region", "account").get(pk=owner.pk)
+    versions = list(
+        PolicyVersion.objects.filter(Q(region_id=owner.region_id) | Q(region__isnull=True)).order_by("effective_from")
+    )
+    members = Binding.objects.filter(owner=owner, state__in=OPEN_STATES).exclude(pk=binding_id).count()
+    return decide_newborn(
+        owner=person_facts(owner.id_number, owner, on_date),
+        on_date=on_date,
+        owner_versions=versions,
+        network=NetworkFacts(owner_member_count=members),
+    )
+
+
+# --- Citizen pages of family sharing (family/views.py) ---
+
+# Closed bindings shown on the family page (R26: an ended binding shows in both histories).
+FAMILY_HISTORY_LIMIT = 20
+CLOSED_STATES = (BindingState.REJECTED, BindingState.CANCELLED, BindingState.EXPIRED, BindingState.ENDED)
+
+
+def _parties(person_id: int) -> Q:
+    """Bindings a person is a party to: as owner, as relative, or as the mother of a newborn (R21).
+
+    The mother is named by her ID number on the binding; a subquery keeps this one query.
+    """
+    mother = Subquery(InsuredPerson.objects.filter(pk=person_id).values("id_number")[:1])
+    return Q(owner_id=person_id) | Q(relative_id=person_id) | Q(method=BindingMethod.NEWBORN, mother_id_number=mother)
+
+
+def binding_get_for_user(user, pk: int) -> Binding:
+    """The binding if the user's insured person is a party to it (owner, relative, newborn's mother); else 404.
+
+    A stranger cannot tell a binding that exists from one that does not.
+    """
+    person_id = getattr(user, "person_id", None)
+    if not person_id:
+        raise Http404
+    return get_object_or_404(Binding.objects.select_related("owner", "relative", "region"), _parties(person_id), pk=pk)
+
+
+def binding_confirmer_is(binding: Binding, person: InsuredPerson) -> bool:
+    """R21, R23: who confirms with their own face: the newborn's mother, otherwise the relative."""
+    if binding.method == BindingMethod.NEWBORN:
+        return bool(binding.mother_id_number) and binding.mother_id_number == person.id_number
+    return binding.relative_id is not None and binding.relative_id == person.pk
+
+
+@dataclass
+class FamilyOverview:
+    """家庭共济 page: what a person owns, is in, is asked to join, and what ended lately."""
+
+    owned: list[Binding] = field(default_factory=list)  # my network: active and pending, as owner
+    joined: list[Binding] = field(default_factory=list)  # networks I am in: active, as relative
+    asked: list[Binding] = field(default_factory=list)  # pending where I am the relative (R23 consent)
+    history: list[Binding] = field(default_factory=list)  # closed, newest first, both sides
+
+    @property
+    def owned_active(self) -> list[Binding]:
+        return [b for b in self.owned if b.state == BindingState.ACTIVE]
+
+    @property
+    def owned_pending(self) -> list[Binding]:
+        return [b for b in self.owned if b.state != BindingState.ACTIVE]
+
+
+def bindings_for_person(*, person_id: int) -> FamilyOverview:
+    """Every binding the person is a party to, in two queries whatever the family size."""
+    either_side = _parties(person_id)
+    overview = FamilyOverview()
+    # Query 1: open bindings (active and pending), every side, with both persons.
+    for binding in (
+        Binding.objects.filter(either_side, state__in=OPEN_STATES)
+        .select_related("owner", "relative")
+        .order_by("created_at", "pk")
+    ):
+        if binding.owner_id == person_id:
+            overview.owned.append(binding)
+        elif binding.state == BindingState.ACTIVE:
+            if binding.relative_id == person_id:
+                overview.joined.append(binding)
+            # A newborn's mother is not in the network once it is active: nothing to show her.
+        else:
+            overview.asked.append(binding)
+    # Query 2: the latest closed ones.
+    overview.history = list(
+        Binding.objects.filter(either_side, state__in=CLOSED_STATES)
+        .select_related("owner", "relative")
+        .order_by("-ended_at", "-pk")[:FAMILY_HISTORY_LIMIT]
+    )
+    return overview
+
+
+def binding_open_for_pair(*, owner_id: int, relative_id_number: str) -> Binding | None:
+    """The open application or binding of this owner with this relative, if there is one (one per pair)."""
+    return (
+        Binding.objects.filter(owner_id=owner_id, relative__id_number=relative_id_number, state__in=OPEN_STATES)
+        .order_by("pk")
+        .first()
+    )
+
+
+def insured_person_matches(*, id_number: str, name: str) -> bool:
+    """R11 as ``binding_submit`` checks it: an insured person with this ID number has this name."""
+    person = InsuredPerson.objects.filter(id_number=id_number).only("name").first()
+    return person is not None and person.name.strip() == " ".join(name.split())
+
+
+def binding_events(*, binding: Binding) -> list[BindingEvent]:
+    """R25: the binding's history, oldest first, with who acted (one query)."""
+    return list(BindingEvent.objects.filter(binding=binding).select_related("actor").order_by("created_at", "pk"))
+
+
+def binding_documents_current(*, binding: Binding) -> list[BindingDocument]:
+    """The latest document of each kind (a re-upload replaces a rejected one), in kind order (one query)."""
+    latest: dict[str, BindingDocument] = {}
+    for document in BindingDocument.objects.filter(binding=binding).order_by("kind", "-created_at", "-pk"):
+        latest.setdefault(document.kind, document)
+    return list(latest.values())
+
+
+def binding_letter_document(*, binding_id: int) -> BindingDocument | None:
+    """The binding's stored commitment letter (R20), the latest if there are several."""
+    return (
+        BindingDocument.objects.filter(binding_id=binding_id, kind=DocumentKind.COMMITMENT_LETTER)
+        .order_by("-created_at", "-pk")
+        .first()
     )

@@ -162,6 +162,8 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rs
 # Family sharing (R23, R27): days a binding waits for the relative's face, reminder before an authorization ends.
 FAMILY_FACE_WAIT_DAYS = env.int("FAMILY_FACE_WAIT_DAYS", default=7)
 FAMILY_AUTHORIZATION_REMINDER_DAYS = env.int("FAMILY_AUTHORIZATION_REMINDER_DAYS", default=7)
+# The pre-check tells whether an ID number is insured, so a citizen may ask only this often a day.
+FAMILY_CHECKS_PER_DAY = env.int("FAMILY_CHECKS_PER_DAY", default=30)
 # Face verification provider (R23, R40): "local" checks that one frontal face is present; a vendor adapter plugs in.
 FACE_PROVIDER = env.str("FACE_PROVIDER", default="local")
 # Uploaded documents (R24): per-file limits.

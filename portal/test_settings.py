@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 
-from portal.settings import *  # noqa: E402,F403
+from portal.settings import *  # noqa: F403
 
 # Tests talk plain HTTP to the live server.
 SECURE_SSL_REDIRECT = False

@@ -16,6 +16,7 @@ admin.site.site_header = "家庭共济 管理"
 api_v1 = [
     path("me/", MeApi.as_view(), name="api_me"),
     path("eligibility/", EligibilityApi.as_view(), name="api_eligibility"),
+    path("", include("family.api_urls")),
 ]
 
 urlpatterns = [
@@ -23,6 +24,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon),
     path("", include("accounts.urls")),
+    path("family/", include("family.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -104,3 +104,30 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_policy_after_flush(request):
+    """Transactional tests flush the database, data-migration rows included: put the shipped policy back.
+
+    pytest-django runs them after the others, so only they need it; the policy is what the
+    data migration loads (family/data/default_policy.json).
+    """
+    marker = request.node.get_closest_marker("django_db")
+    transactional = marker is not None and bool(
+        marker.kwargs.get("transaction") or marker.kwargs.get("serialized_rollback")
+    )
+    if not (transactional or {"transactional_db", "live_server"} & set(request.fixturenames)):
+        return
+    if not transactional:
+        request.getfixturevalue("transactional_db")
+    from family.models import PolicyVersion
+
+    if not PolicyVersion.objects.exists():
+        import json
+        from pathlib import Path
+
+        from family.services import policy_load
+
+        shipped = Path(__file__).resolve().parent.parent / "family" / "data" / "default_policy.json"
+        policy_load(document=json.loads(shipped.read_text(encoding="utf-8")))

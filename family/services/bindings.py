@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from accounts.errors import DomainError, FieldError
 from accounts.identity import age_on
 from accounts.models import InsuredPerson, User
-from accounts.services import notification_send
+from accounts.services import audit_record, notification_send
 from family.eligibility import Decision
 from family.models import (
     OPEN_STATES,
@@ -30,7 +30,7 @@ from family.models import (
     BindingMethod,
     BindingState,
 )
-from family.selectors import eligibility_check, policy_in_force
+from family.selectors import eligibility_check, newborn_eligibility_check, policy_in_force
 
 __all__ = [
     "BindingRefused",
@@ -40,15 +40,18 @@ __all__ = [
     "binding_cancel",
     "binding_end",
     "binding_face_verified",
+    "binding_newborn_add_id",
     "binding_review_decide",
     "binding_run_eligibility",
     "binding_submit",
+    "binding_submit_newborn",
     "binding_transition",
     "bindings_end_expired_authorizations",
     "bindings_end_for_owner",
     "bindings_expire_awaiting_face",
     "bindings_reevaluate_pending",
     "bindings_remind_authorization_end",
+    "bindings_requeue_stuck",
 ]
 
 S = BindingState
@@ -227,10 +230,12 @@ def binding_run_eligibility(*, binding_id: int, on_date: dt.date | None = None) 
     Idempotent: does nothing unless the binding is still ``submitted``.
     """
     with transaction.atomic():
-        binding = Binding.objects.select_for_update().select_related("owner", "relative").get(pk=binding_id)
+        binding = Binding.objects.select_for_update(of=("self",)).select_related("owner", "relative").get(pk=binding_id)
         if binding.state != S.SUBMITTED:
             return None
         on_date = on_date or timezone.localdate()
+        if binding.method == BindingMethod.NEWBORN:
+            return _newborn_eligibility(binding, on_date)
         decision = eligibility_check(
             owner_id_number=binding.owner.id_number,
             relative_id_number=binding.relative.id_number,
@@ -307,7 +312,7 @@ def binding_age_branch(*, binding_id: int, on_date: dt.date | None = None) -> Bi
     Idempotent: acts only on an ``under_review`` binding that a reviewer approved (or a counter binding).
     """
     with transaction.atomic():
-        binding = Binding.objects.select_for_update().select_related("owner", "relative").get(pk=binding_id)
+        binding = Binding.objects.select_for_update(of=("self",)).select_related("owner", "relative").get(pk=binding_id)
         if binding.state != S.UNDER_REVIEW:
             return None
         if binding.method != BindingMethod.COUNTER and binding.reviewed_at is None:
@@ -331,7 +336,8 @@ def binding_age_branch(*, binding_id: int, on_date: dt.date | None = None) -> Bi
         notification_send(
             person=binding.relative,
             kind="binding.consent_needed",
-            title=_("%(owner)s wants to share a medical-insurance account with you") % {"owner": binding.owner.masked_name},
+            title=_("%(owner)s wants to share a medical-insurance account with you")
+            % {"owner": binding.owner.masked_name},
             body=_("Confirm with face verification by %(date)s.") % {"date": timezone.localdate(deadline).isoformat()},
             link=link,
             dedup_key=f"binding:{binding.pk}:consent",
@@ -356,9 +362,14 @@ def _activate(binding: Binding, *, reason: str, actor: User | None = None) -> Bi
             )
             _notify_decision(refused, _("Your family-sharing application was refused"), refused.end_reason)
             return refused
-    if not multiple_owners and Binding.objects.filter(
-        relative_id=binding.relative_id, state=S.ACTIVE, exclusive=True
-    ).exclude(pk=binding.pk).exists():
+    # A newborn without an ID number yet (R21) is in no other network; NULL would match every other newborn.
+    if (
+        not multiple_owners
+        and binding.relative_id is not None
+        and Binding.objects.filter(relative_id=binding.relative_id, state=S.ACTIVE, exclusive=True)
+        .exclude(pk=binding.pk)
+        .exists()
+    ):
         refused = binding_transition(
             binding_id=binding.pk,
             to_state=S.REJECTED,
@@ -369,7 +380,12 @@ def _activate(binding: Binding, *, reason: str, actor: User | None = None) -> Bi
     binding = binding_transition(
         binding_id=binding.pk, to_state=S.ACTIVE, actor=actor, reason=reason, exclusive=not multiple_owners
     )
-    _notify_both(binding, "binding.active", _("Family sharing is active"), _("The relative may now pay from the owner's personal account."))
+    _notify_both(
+        binding,
+        "binding.active",
+        _("Family sharing is active"),
+        _("The relative may now pay from the owner's personal account."),
+    )
     return binding
 
 
@@ -377,7 +393,13 @@ def binding_face_verified(*, binding_id: int, person: InsuredPerson, passed: boo
     """R23: the relative's own face check is their consent; a pass activates the binding."""
     with transaction.atomic():
         binding = Binding.objects.select_for_update().get(pk=binding_id)
-        if binding.state != S.AWAITING_FACE or binding.relative_id != person.pk:
+        # R21: for a newborn, the mother's face completes the binding; otherwise the relative's own (R23).
+        expected = (
+            binding.mother_id_number == person.id_number
+            if binding.method == BindingMethod.NEWBORN
+            else (binding.relative_id == person.pk)
+        )
+        if binding.state != S.AWAITING_FACE or not expected:
             raise InvalidTransition(
                 title=_("This application is not waiting for your face verification."), status=409, code="not_awaiting"
             )
@@ -393,7 +415,9 @@ def binding_cancel(*, binding_id: int, user: User) -> Binding:
         raise InvalidTransition(title=_("Only the account owner can cancel this application."), status=403)
     if binding.state not in PENDING_STATES:
         raise InvalidTransition(title=_("Only an application that is not active yet can be cancelled."), status=409)
-    return binding_transition(binding_id=binding_id, to_state=S.CANCELLED, actor=user, reason=_("Cancelled by the owner."))
+    return binding_transition(
+        binding_id=binding_id, to_state=S.CANCELLED, actor=user, reason=_("Cancelled by the owner.")
+    )
 
 
 def binding_end(*, binding_id: int, user: User, reason: str = "") -> Binding:
@@ -401,7 +425,8 @@ def binding_end(*, binding_id: int, user: User, reason: str = "") -> Binding:
     binding = Binding.objects.select_related("owner", "relative").get(pk=binding_id)
     if user.person_id == binding.owner_id:
         why = reason or _("Unbound by the owner.")
-    elif user.person_id == binding.relative_id:
+    elif user.person_id is not None and user.person_id == binding.relative_id:
+        # (A newborn's binding has no relative yet: None == None must not let a person-less login in.)
         why = reason or _("The relative left the family network.")
     elif user.role == User.Role.CLERK:
         why = reason or _("Unbound at the counter.")
@@ -531,7 +556,9 @@ def bindings_reevaluate_pending(*, region_codes: Iterable[str]) -> int:
             )
         except InvalidTransition:
             continue
-        _notify_decision(refused, _("Your family-sharing application was refused after a policy change"), refused.end_reason)
+        _notify_decision(
+            refused, _("Your family-sharing application was refused after a policy change"), refused.end_reason
+        )
         rejected += 1
     return rejected
 
@@ -564,3 +591,139 @@ def _notify_both(binding: Binding, kind: str, title: str, body: str) -> None:
 
 def bindings_pending_for_relative(*, person: InsuredPerson) -> Q:
     return Q(relative=person, state=S.AWAITING_FACE)
+
+
+def bindings_requeue_stuck(*, older_than_seconds: int) -> int:
+    """Re-enqueue the step of every binding that has waited too long for the queue (a lost message).
+
+    Safe because every step is idempotent: a step that did run meanwhile does nothing the second time.
+    """
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    requeued = 0
+    for binding_id in Binding.objects.filter(state=S.SUBMITTED, updated_at__lt=cutoff).values_list("pk", flat=True):
+        _enqueue("binding_check_eligibility", binding_id)
+        requeued += 1
+    approved = Binding.objects.filter(state=S.UNDER_REVIEW, updated_at__lt=cutoff).filter(
+        Q(reviewed_at__isnull=False) | Q(method=BindingMethod.COUNTER)
+    )
+    for binding_id in approved.values_list("pk", flat=True):
+        _enqueue("binding_age_branch", binding_id)
+        requeued += 1
+    return requeued
+
+
+def binding_submit_newborn(
+    *,
+    owner: InsuredPerson,
+    newborn_name: str,
+    mother_name: str,
+    mother_id_number: str,
+    birth_certificate_number: str,
+    submitted_by: User | None = None,
+) -> Binding:
+    """R21: bind a newborn by the birth medical certificate; the mother's face verification completes it.
+
+    The owner is the mother, or the father giving the mother's details; the mother must be an insured
+    person with this name (her own login does the face check). The newborn's ID number comes later.
+    """
+    mother = InsuredPerson.objects.filter(id_number=mother_id_number).first()
+    if mother is None or mother.name.strip() != mother_name.strip():
+        raise BindingRefused(
+            title=_("No insured person matches the mother's name and ID number."),
+            errors=[FieldError("mother_id_number", _("No insured person matches this name and ID number."))],
+            code="mother_not_found",
+        )
+    with transaction.atomic():
+        InsuredPerson.objects.select_for_update().get(pk=owner.pk)
+        existing = (
+            Binding.objects.filter(
+                owner=owner,
+                method=BindingMethod.NEWBORN,
+                birth_certificate_number=birth_certificate_number,
+                state__in=OPEN_STATES,
+            )
+            .order_by("pk")
+            .first()
+        )
+        if existing is not None:
+            _raise_duplicate(existing)
+        binding = Binding.objects.create(
+            owner=owner,
+            relative=None,
+            relationship="child",
+            method=BindingMethod.NEWBORN,
+            region_id=owner.region_id,
+            submitted_by=submitted_by,
+            newborn_name=newborn_name.strip(),
+            mother_name=mother_name.strip(),
+            mother_id_number=mother_id_number,
+            birth_certificate_number=birth_certificate_number.strip(),
+        )
+        BindingEvent.objects.create(
+            binding=binding,
+            actor=submitted_by,
+            actor_label=_actor_label(submitted_by),
+            from_state="",
+            to_state=S.SUBMITTED,
+            reason=_("Newborn application submitted with the birth medical certificate."),
+        )
+        _enqueue("binding_check_eligibility", binding.pk)
+    return binding
+
+
+def _newborn_eligibility(binding: Binding, on_date: dt.date) -> Binding:
+    """R21 step 1: the owner's side (R10, R12, R15); eligible → wait for the mother's face."""
+    decision = newborn_eligibility_check(owner=binding.owner, on_date=on_date, binding_id=binding.pk)
+    facts = {
+        "reasons": _decision_reasons(decision),
+        "policy_label": decision.policy_version or "",
+        "decision_date": on_date,
+        "needs_face_verification": True,
+    }
+    if not decision.eligible:
+        refused = binding_transition(
+            binding_id=binding.pk, to_state=S.REJECTED, reason=_refusal_text(decision), **facts
+        )
+        _notify_decision(refused, _("Your family-sharing application was refused"), _refusal_text(decision))
+        return refused
+    deadline = timezone.now() + dt.timedelta(days=settings.FAMILY_FACE_WAIT_DAYS)
+    waiting = binding_transition(
+        binding_id=binding.pk,
+        to_state=S.AWAITING_FACE,
+        reason=_("Eligible; the mother completes the binding with face verification (R21)."),
+        face_deadline=deadline,
+        **facts,
+    )
+    mother = InsuredPerson.objects.filter(id_number=binding.mother_id_number).first()
+    if mother is not None:
+        notification_send(
+            person=mother,
+            kind="binding.consent_needed",
+            title=_("Confirm your newborn's family sharing with face verification"),
+            body=_("Confirm by %(date)s.") % {"date": timezone.localdate(deadline).isoformat()},
+            link=settings.PORTAL_BASE_URL + reverse("binding_consent", args=[binding.pk]),
+            dedup_key=f"binding:{binding.pk}:consent",
+            sms=mother.pk != binding.owner_id,
+        )
+    return waiting
+
+
+def binding_newborn_add_id(*, binding_id: int, user: User, id_number: str) -> Binding:
+    """R21: once the newborn is insured with an ID number, the owner adds it and the binding names the child."""
+    with transaction.atomic():
+        binding = Binding.objects.select_for_update().get(pk=binding_id)
+        if user.person_id != binding.owner_id:
+            raise InvalidTransition(title=_("Only the account owner can add the newborn's ID number."), status=403)
+        if binding.method != BindingMethod.NEWBORN or binding.relative_id is not None:
+            raise InvalidTransition(title=_("This binding is not waiting for a newborn's ID number."), status=409)
+        child = InsuredPerson.objects.filter(id_number=id_number).first()
+        if child is None or child.name.strip() != binding.newborn_name:
+            raise BindingRefused(
+                title=_("No insured person matches the newborn's name and this ID number yet."),
+                errors=[FieldError("id_number", _("No insured person matches this name and ID number."))],
+                code="newborn_not_found",
+            )
+        binding.relative = child
+        binding.save(update_fields=["relative", "updated_at"])
+        audit_record(actor=user, action="binding.newborn_id_added", target=binding, detail={"person": child.pk})
+    return binding

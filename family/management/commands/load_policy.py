@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from family.policy_file import PolicyFileError, policy_document_decode
 from family.services import PolicyLoadResult, policy_load
+from family.tasks import bindings_reevaluate_pending
 
 
 class Command(BaseCommand):
@@ -35,6 +36,9 @@ class Command(BaseCommand):
                 % {"file": file, "count": len(error.problems)},
                 returncode=1,
             ) from error
+        if result.policies_replaced:
+            # R17: applications still pending in the changed regions are checked again under the new versions.
+            bindings_reevaluate_pending.delay(list(result.policies_replaced))
         self.stdout.write(self.summary(file, result))
 
     @staticmethod

@@ -12,7 +12,7 @@ from accounts.identity import id_check_character
 from accounts.models import Institution, InsuranceType, InsuredPerson, PersonalAccount, Region, User
 from accounts.services import Posting, adjustment_postings, ledger_post
 
-DEMO_PASSWORD = "demo-2025-pass"
+DEMO_PASSWORD = "demo-2025-pass"  # noqa: S105 - printed for the demo; never on production data
 REGION_CODE = "320500"  # 苏州市, shipped with the default policy (a cross-province pilot region)
 
 
@@ -66,7 +66,8 @@ class Command(BaseCommand):
             persons[key] = person
 
         institution, _ = Institution.objects.get_or_create(
-            code="H32050000001", defaults={"name": "苏州市立医院(演示)", "kind": Institution.Kind.CLINIC, "region": region}
+            code="H32050000001",
+            defaults={"name": "苏州市立医院(演示)", "kind": Institution.Kind.CLINIC, "region": region},
         )
         logins = [
             ("citizen", "13800000001", User.Role.CITIZEN, {"person": persons["owner"]}),
@@ -78,19 +79,24 @@ class Command(BaseCommand):
         for username, phone, role, extra in logins:
             user, created = User.objects.get_or_create(
                 username=username,
-                defaults={"phone": phone, "phone_verified": True, "role": role, "email": f"{username}@demo.invalid", **extra},
+                defaults={
+                    "phone": phone,
+                    "phone_verified": True,
+                    "role": role,
+                    "email": f"{username}@demo.invalid",
+                    **extra,
+                },
             )
             if created:
                 user.set_password(DEMO_PASSWORD)
                 user.save(update_fields=["password"])
                 self._verify_email(user)
 
-        self.stdout.write("Demo logins (phone or e-mail, password %s):" % DEMO_PASSWORD)
+        self.stdout.write(f"Demo logins (phone or e-mail, password {DEMO_PASSWORD}):")
         for username, phone, role, _extra in logins:
             self.stdout.write(f"  {role:<9} {phone}  {username}@demo.invalid")
         self.stdout.write(
-            "Sign up yourself and confirm the real name of 李娜 / %s to see the real-name step."
-            % persons["spouse"].id_number
+            f"To try the real-name step, sign up and confirm 李娜 / {persons['spouse'].id_number}."
         )
 
     def _verify_email(self, user: User) -> None:

@@ -1,0 +1,60 @@
+"""Celery tasks of the binding pipeline: thin, idempotent, safe to redeliver (they take ids and check state)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+from family import services
+
+# Only transient database trouble is retried; a rule refusal is an outcome, not an error.
+RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "retry_backoff_max": 60, "max_retries": 5}
+
+
+@shared_task(acks_late=True, **RETRY)
+def binding_check_eligibility(binding_id: int) -> str | None:
+    """Step 1: eligibility (R10–R16)."""
+    binding = services.binding_run_eligibility(binding_id=binding_id)
+    return binding.state if binding else None
+
+
+@shared_task(acks_late=True, **RETRY)
+def binding_age_branch(binding_id: int) -> str | None:
+    """Step 3: after review, under 16 becomes active, 16 or over waits for face verification (R23)."""
+    binding = services.binding_age_branch(binding_id=binding_id)
+    return binding.state if binding else None
+
+
+@shared_task(acks_late=True, **RETRY)
+def bindings_expire_awaiting_face() -> int:
+    """Beat: applications past their face-verification deadline expire (R23)."""
+    return services.bindings_expire_awaiting_face(now=timezone.now())
+
+
+@shared_task(acks_late=True, **RETRY)
+def bindings_daily_authorizations() -> tuple[int, int]:
+    """Beat, daily: remind owners before an authorization period ends, end those that ended (R27)."""
+    today = timezone.localdate()
+    return (
+        services.bindings_remind_authorization_end(today=today),
+        services.bindings_end_expired_authorizations(today=today),
+    )
+
+
+@shared_task(acks_late=True, **RETRY)
+def bindings_sweep_stuck() -> int:
+    """Beat: re-enqueue pipeline steps whose message the broker lost (submissions are saved first)."""
+    return services.bindings_requeue_stuck(older_than_seconds=120)
+
+
+@shared_task(acks_late=True, **RETRY)
+def bindings_reevaluate_pending(region_codes: list[str]) -> int:
+    """R17: after a policy change, pending applications of these regions are checked again."""
+    return services.bindings_reevaluate_pending(region_codes=region_codes)
+
+
+@shared_task(acks_late=True, **RETRY)
+def bindings_end_for_owner(person_ids: list[int]) -> int:
+    """R27: after an import, end the bindings of owners who can no longer share."""
+    return services.bindings_end_for_owner(person_ids=person_ids)
