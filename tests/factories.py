@@ -9,7 +9,7 @@ from decimal import Decimal
 import factory
 
 from accounts.identity import id_check_character
-from accounts.models import InsuranceStatus, InsuranceType, Institution, InsuredPerson, PersonalAccount, Region, User
+from accounts.models import Institution, InsuranceStatus, InsuranceType, InsuredPerson, PersonalAccount, Region, User
 from accounts.services import Posting, ledger_post
 
 _sequence = itertools.count(1)
@@ -64,7 +64,9 @@ class InsuredPersonFactory(factory.django.DjangoModelFactory):
         )
     )
     name = factory.Sequence(lambda n: f"张{'三四五六七八九'[n % 7]}{n}")
-    birth_date = factory.LazyAttribute(lambda o: dt.date(int(o.id_number[6:10]), int(o.id_number[10:12]), int(o.id_number[12:14])))
+    birth_date = factory.LazyAttribute(
+        lambda o: dt.date(int(o.id_number[6:10]), int(o.id_number[10:12]), int(o.id_number[12:14]))
+    )
     sex = factory.LazyAttribute(lambda o: "M" if int(o.id_number[16]) % 2 else "F")
     insurance_type = InsuranceType.EMPLOYEE
     status = InsuranceStatus.ACTIVE
@@ -72,7 +74,9 @@ class InsuredPersonFactory(factory.django.DjangoModelFactory):
     phone = ""
 
 
-def give_account(person: InsuredPerson, current: str | Decimal = "0", historical: str | Decimal = "0") -> PersonalAccount:
+def give_account(
+    person: InsuredPerson, current: str | Decimal = "0", historical: str | Decimal = "0"
+) -> PersonalAccount:
     """Open the person's personal account and post opening balances through the ledger (R30)."""
     account, _ = PersonalAccount.objects.get_or_create(person=person)
     postings = [
@@ -97,6 +101,6 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
 
     @factory.post_generation
-    def _save(obj, create, extracted, **kwargs):  # noqa: N805
+    def _save(obj, create, extracted, **kwargs):
         if create:
             obj.save()

@@ -26,9 +26,11 @@ from family.models import (
     OPEN_STATES,
     PENDING_STATES,
     Binding,
+    BindingDocument,
     BindingEvent,
     BindingMethod,
     BindingState,
+    DocumentStatus,
 )
 from family.selectors import eligibility_check, newborn_eligibility_check, policy_in_force
 
@@ -292,6 +294,10 @@ def binding_review_decide(*, binding_id: int, reviewer: User, approve: bool, rea
             binding.reviewed_by = reviewer
             binding.reviewed_at = timezone.now()
             binding.save(update_fields=["reviewed_by", "reviewed_at", "updated_at"])
+            # Approving the application accepts the documents it was decided on.
+            BindingDocument.objects.filter(binding=binding, status=DocumentStatus.PENDING).update(
+                status=DocumentStatus.APPROVED
+            )
             _enqueue("binding_age_branch", binding.pk)
             return binding
         binding = binding_transition(

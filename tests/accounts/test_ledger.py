@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Sum
 
 from accounts.errors import InsufficientBalance
@@ -70,7 +70,7 @@ def test_r30_postgres_refuses_to_delete_an_entry(citizen_a):
 def test_r51_audit_events_are_append_only_too(citizen_a):
     event = audit_record(actor=citizen_a, action="test.viewed", target=citizen_a.person)
     assert "***" in event.target_label  # R4: the label is masked
-    with pytest.raises(Exception), transaction.atomic(), connection.cursor() as cursor:
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE accounts_auditevent SET action = 'x' WHERE id = %s", [event.pk])
     assert AuditEvent.objects.get(pk=event.pk).action == "test.viewed"
 

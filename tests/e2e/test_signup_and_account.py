@@ -18,9 +18,7 @@ HEADINGS = {
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("language", ["zh-hans", "en"])
-def test_a_newcomer_signs_up_links_the_real_name_and_sees_the_masked_account(
-    live_server, page, screenshot, language
-):
+def test_a_newcomer_signs_up_links_the_real_name_and_sees_the_masked_account(live_server, page, screenshot, language):
     words = HEADINGS[language]
     region = RegionFactory(code="320500", name="苏州市", province="320000")
     person = InsuredPersonFactory(name="李娜", region=region, birth="19820620", male=False)

@@ -913,3 +913,23 @@ def test_requeue_stuck_requeues_only_stuck_steps(
     )
     assert fresh.pk not in {pk for _step, pk in queued}
     assert waiting_reviewer.pk not in {pk for _step, pk in queued}
+
+
+def test_r24_approving_the_application_accepts_its_pending_documents(pipeline, citizen_a, child, reviewer):
+    from django.core.files.base import ContentFile
+
+    from family.models import BindingDocument, DocumentKind, DocumentStatus
+
+    binding = under_review(pipeline, citizen_a, child, "child")
+    document = BindingDocument.objects.create(
+        binding=binding,
+        kind=DocumentKind.OWNER_HOUSEHOLD_REGISTER,
+        file=ContentFile(b"%PDF-1.4 test", name="register.pdf"),
+        content_type="application/pdf",
+        size=13,
+    )
+    with pipeline():
+        binding_review_decide(binding_id=binding.pk, reviewer=reviewer, approve=True)
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.APPROVED
+    document.file.delete(save=False)

@@ -420,7 +420,7 @@ def test_the_owner_unbinds_and_the_relative_leaves(client, citizen_a, citizen_a_
 
     client.force_login(citizen_a)
     client.post(reverse("binding_end", args=[spouse_binding.pk]))
-    client.force_login(parent_user)
+    in_language(client, "en").force_login(parent_user)
     client.post(reverse("binding_end", args=[parent_binding.pk]))
 
     spouse_binding.refresh_from_db()

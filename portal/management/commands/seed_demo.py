@@ -95,9 +95,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo logins (phone or e-mail, password {DEMO_PASSWORD}):")
         for username, phone, role, _extra in logins:
             self.stdout.write(f"  {role:<9} {phone}  {username}@demo.invalid")
-        self.stdout.write(
-            f"To try the real-name step, sign up and confirm 李娜 / {persons['spouse'].id_number}."
-        )
+        self.stdout.write(f"To try the real-name step, sign up and confirm 李娜 / {persons['spouse'].id_number}.")
 
     def _verify_email(self, user: User) -> None:
         from allauth.account.models import EmailAddress

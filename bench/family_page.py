@@ -1,0 +1,198 @@
+"""Bench for the family page (``GET /family/``): requests per second for an owner with 1 and with 10 members.
+
+    .venv/bin/python bench/family_page.py [--requests 1000] [--rounds 4] [--threads 4] [--workers 2] \
+        [--database-url postgres://postgres@127.0.0.1:5432/portal_bench_family] [--keep]
+
+It drops and creates the bench database, migrates it, collects the static files into a temporary folder
+(the production storage, with its manifest), and creates two logged-in owners: one whose network has
+1 active member, one whose network has 10, each with a session, as a login would leave it. It serves
+the portal with gunicorn (DEBUG off, as in production) under ``bench.settings_bench``, whose URLs add
+``/bench/bare/``: a view that does nothing, on the same server and middleware, as the baseline. After
+an untimed warm-up the three take turns (``--rounds``, order reversed every other round, so load from
+elsewhere on the machine falls on all alike), each turn a share of ``--requests`` from ``--threads``
+client threads. Every family page answered must be the owner's, with the right number of members.
+It prints requests per second for each, the queries one family page makes, and the ratios. Loopback
+only; bounded by ``--requests`` and ``--max-seconds``; the server is stopped and the database dropped
+at the end (``--keep`` keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg2
+from eligibility import (
+    ROOT,
+    Run,
+    base_env,
+    drop_database,
+    fire,
+    gunicorn,
+    manage,
+    recreate_database,
+    server_env,
+)
+
+SETTINGS = "bench.settings_bench"
+SIZES = (1, 10)
+MEMBER_MARK = b'data-testid="owned-binding"'
+
+# Run inside ``manage.py shell`` with the server's settings (its secret key signs the sessions): two
+# owners with 1 and 10 active members, a session for each, and the queries one family page makes.
+SETUP = """
+import json
+import datetime as dt
+
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.identity import id_check_character
+from accounts.models import InsuredPerson, PersonalAccount, Region, User
+from family.models import Binding
+
+region = Region.objects.get(code="320500")
+sequence = iter(range(1, 999))
+
+
+def person(birth, name, insurance_type="employee"):
+    body = f"320505{birth:%Y%m%d}{next(sequence):03d}"
+    number = body + id_check_character(body)
+    sex = "M" if int(number[16]) % 2 else "F"
+    return InsuredPerson.objects.create(
+        id_number=number, name=name, birth_date=birth, sex=sex, insurance_type=insurance_type,
+        status="active", region=region,
+    )
+
+
+sessions, queries = {}, {}
+for members in SIZES:
+    owner = person(dt.date(1970, 1, members), f"王{members}号")
+    PersonalAccount.objects.create(person=owner)
+    user = User.objects.create_user(username=f"bench-owner-{members}", person=owner, phone=f"1390000{members:04d}")
+    for n in range(members):
+        relative = person(dt.date(1990 + n, 2, 1 + members), f"李{members}{n}", insurance_type="resident")
+        Binding.objects.create(
+            owner=owner, relative=relative, relationship="sibling", method="online_id", state="active",
+            region=region, policy_label="*@2026-01-09", activated_at=timezone.now(),
+        )
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    sessions[members] = session.session_key
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.cookies["sessionid"] = session.session_key
+    client.get("/family/")
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get("/family/")
+    assert response.status_code == 200, response.status_code
+    queries[members] = len(captured.captured_queries)
+print(json.dumps({"sessions": sessions, "queries": queries}))
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=1000, help="timed requests per page")
+    parser.add_argument("--rounds", type=int, default=4, help="the pages take turns this many times")
+    parser.add_argument("--threads", type=int, default=4, help="client threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--max-seconds", type=float, default=120, help="bound on each timed batch")
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/portal_bench_family")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    args = parser.parse_args()
+    if urlsplit(args.database_url).hostname not in {"127.0.0.1", "localhost", "::1"}:
+        raise SystemExit("the bench drops and creates its database: loopback PostgreSQL only")
+
+    url = args.database_url
+    tmp = Path(tempfile.mkdtemp(prefix="bench-family-"))
+    bench_env = {"DJANGO_SETTINGS_MODULE": SETTINGS, "BENCH_STATIC_ROOT": str(tmp / "static")}
+    try:
+        recreate_database(url)
+        migrate_env = base_env(url)
+        migrate_env["DJANGO_DEBUG"] = "1"
+        manage(migrate_env, "migrate", "--noinput")
+        env = server_env(url) | bench_env
+        manage(env, "collectstatic", "--noinput")
+        setup = json.loads(manage(env, "shell", "-c", f"SIZES = {SIZES!r}\n" + SETUP).strip().splitlines()[-1])
+        sessions = {int(k): v for k, v in setup["sessions"].items()}
+        queries = {int(k): v for k, v in setup["queries"].items()}
+
+        per_round = max(1, args.requests // args.rounds)
+        warmup = max(20, min(200, args.requests // 5))
+        targets = {"bare": ("/bench/bare/", {})}
+        for members in SIZES:
+            targets[f"family, {members} member{'s' if members > 1 else ''}"] = (
+                "/family/",
+                {"Cookie": f"sessionid={sessions[members]}"},
+            )
+        runs = {name: Run() for name in targets}
+        with gunicorn(url, args.workers, tmp / "gunicorn.log", extra_env=bench_env) as port:
+            for members in SIZES:
+                check_family_page(port, sessions[members], members)
+            for path, headers in targets.values():
+                fire(port, [("GET", path, None)] * warmup, headers, args.threads, args.max_seconds)
+            for round_number in range(args.rounds):
+                order = list(targets) if round_number % 2 == 0 else list(reversed(targets))
+                for name in order:
+                    path, headers = targets[name]
+                    runs[name].add(fire(port, [("GET", path, None)] * per_round, headers, args.threads, 60))
+        for name, run in runs.items():
+            if run.errors:
+                raise SystemExit(f"{name}: {len(run.errors)} errors, first: {run.errors[0]}")
+
+        print(
+            f"{per_round * args.rounds} timed requests per page in {args.rounds} alternating rounds, "
+            f"{args.threads} client threads, gunicorn -w {args.workers}, {os.cpu_count()} CPUs\n"
+        )
+        for name, run in runs.items():
+            print(f"  {name:<22} {run.summary()}")
+        one, ten = (runs[name].rate for name in list(runs)[1:])
+        print(f"\nqueries per family page: {queries[1]} with 1 member, {queries[10]} with 10")
+        print(f"10 members are {one / ten:.2f}x slower than 1")
+        print(
+            f"the family page runs at {one / runs['bare'].rate:.0%} (1 member) and {ten / runs['bare'].rate:.0%} "
+            "(10 members) of the bare view's rate"
+        )
+        return 0
+    finally:
+        log = tmp / "gunicorn.log"
+        if log.exists() and "Traceback" in (text := log.read_text(errors="replace")):
+            print(f"\n--- gunicorn.log (has a traceback) ---\n{text[-3000:]}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not args.keep:
+            with contextlib.suppress(psycopg2.Error):
+                drop_database(url)
+
+
+def check_family_page(port: int, session_key: str, members: int) -> None:
+    """The page answered is the owner's family page with all of the network's members, not a login page."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", "/family/", headers={"Cookie": f"sessionid={session_key}"})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    if response.status != 200 or body.count(MEMBER_MARK) != members:
+        raise SystemExit(
+            f"/family/ for the owner with {members} members answered {response.status} with "
+            f"{body.count(MEMBER_MARK)} members:\n{body[:1500].decode(errors='replace')}"
+        )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
