@@ -139,7 +139,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A message a killed worker held comes back after this long (Redis has no per-message ack timeout).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300),
+    # Look for abandoned messages every second, not every 100 s (kombu's default).
+    "unacked_restore_throttle": 1,
+}
 CELERY_BEAT_SCHEDULE = {
     "bindings-expire-awaiting-face": {"task": "family.tasks.bindings_expire_awaiting_face", "schedule": 15 * 60},
     "bindings-sweep-stuck": {"task": "family.tasks.bindings_sweep_stuck", "schedule": 5 * 60},

@@ -232,8 +232,10 @@ def binding_run_eligibility(*, binding_id: int, on_date: dt.date | None = None) 
     Idempotent: does nothing unless the binding is still ``submitted``.
     """
     with transaction.atomic():
-        binding = Binding.objects.select_for_update(of=("self",)).select_related("owner", "relative").get(pk=binding_id)
-        if binding.state != S.SUBMITTED:
+        binding = (
+            Binding.objects.select_for_update(of=("self",)).select_related("owner", "relative").filter(pk=binding_id)
+        ).first()
+        if binding is None or binding.state != S.SUBMITTED:  # a stale message: nothing to do
             return None
         on_date = on_date or timezone.localdate()
         if binding.method == BindingMethod.NEWBORN:
@@ -318,8 +320,10 @@ def binding_age_branch(*, binding_id: int, on_date: dt.date | None = None) -> Bi
     Idempotent: acts only on an ``under_review`` binding that a reviewer approved (or a counter binding).
     """
     with transaction.atomic():
-        binding = Binding.objects.select_for_update(of=("self",)).select_related("owner", "relative").get(pk=binding_id)
-        if binding.state != S.UNDER_REVIEW:
+        binding = (
+            Binding.objects.select_for_update(of=("self",)).select_related("owner", "relative").filter(pk=binding_id)
+        ).first()
+        if binding is None or binding.state != S.UNDER_REVIEW:  # a stale message: nothing to do
             return None
         if binding.method != BindingMethod.COUNTER and binding.reviewed_at is None:
             return None

@@ -933,3 +933,10 @@ def test_r24_approving_the_application_accepts_its_pending_documents(pipeline, c
     document.refresh_from_db()
     assert document.status == DocumentStatus.APPROVED
     document.file.delete(save=False)
+
+
+def test_a_stale_message_for_a_binding_that_is_gone_does_nothing(db):
+    from family import tasks
+
+    assert tasks.binding_check_eligibility(987654) is None
+    assert tasks.binding_age_branch(987654) is None
