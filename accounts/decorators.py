@@ -25,7 +25,7 @@ def role_required(*roles: str) -> Callable:
             user = request.user
             if user.role not in roles:
                 raise PermissionDenied
-            if settings.STAFF_REQUIRE_MFA and user.is_staff_role and not _has_totp(user):
+            if settings.STAFF_REQUIRE_MFA and user.is_staff_role and not has_totp(user):
                 return redirect("mfa_activate_totp")
             return view(request, *args, **kwargs)
 
@@ -34,7 +34,8 @@ def role_required(*roles: str) -> Callable:
     return decorator
 
 
-def _has_totp(user) -> bool:
+def has_totp(user) -> bool:
+    """Whether the user has set up a TOTP authenticator (allauth MFA)."""
     return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
 
 
