@@ -160,6 +160,9 @@ class Binding(models.Model):
     # R24: a person decides; automation never approves alone.
     reviewed_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    # R24: the reviewer who took this application from the queue; released when idle too long.
+    claimed_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    claimed_at = models.DateTimeField(_("taken for review at"), null=True, blank=True)
     created_at = models.DateTimeField(_("submitted at"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     activated_at = models.DateTimeField(_("active since"), null=True, blank=True)
@@ -244,6 +247,13 @@ class DocumentKind(models.TextChoices):
     COMMITMENT_LETTER = "commitment_letter", _("signed commitment letter")
 
 
+class PrecheckStatus(models.TextChoices):
+    PENDING = "pending", _("waiting for the automatic check")
+    DONE = "done", _("checked automatically")
+    UNREADABLE = "unreadable", _("unreadable")
+    FAILED = "failed", _("could not be checked")
+
+
 class DocumentStatus(models.TextChoices):
     PENDING = "pending", _("waiting for review")
     APPROVED = "approved", _("accepted")
@@ -270,6 +280,16 @@ class BindingDocument(models.Model):
     rejection_reason = models.CharField(_("why it was rejected"), max_length=300, blank=True)
     uploaded_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    # Rendered pages of a PDF and a small picture for the reviewer's queue (private too).
+    pages = models.PositiveSmallIntegerField(_("pages"), default=1)
+    thumbnail = models.FileField(storage=private_storage, upload_to=document_path, max_length=200, blank=True)
+    # R24: the automatic pre-check (readability, recognised text compared with the claim); never approves.
+    precheck_status = models.CharField(
+        _("pre-check"), max_length=16, choices=PrecheckStatus.choices, default=PrecheckStatus.PENDING
+    )
+    precheck = models.JSONField(_("pre-check report"), default=dict, blank=True)
+    decided_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("document")
@@ -286,3 +306,24 @@ class BindingDocument(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.get_status_display()})"
+
+
+class ReviewReason(models.Model):
+    """A canned reason a reviewer picks when rejecting (the citizen sees it); the list is edited in the admin."""
+
+    text_zh = models.CharField(_("reason (Chinese)"), max_length=200)
+    text_en = models.CharField(_("reason (English)"), max_length=200)
+    active = models.BooleanField(_("offered"), default=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("rejection reason")
+        verbose_name_plural = _("rejection reasons")
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.text_zh
+
+    def text_for(self, language: str) -> str:
+        """The reason in the citizen's language (Chinese unless English)."""
+        return self.text_en if (language or "").startswith("en") else self.text_zh

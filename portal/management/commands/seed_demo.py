@@ -11,6 +11,8 @@ from django.db import transaction
 from accounts.identity import id_check_character
 from accounts.models import Institution, InsuranceType, InsuredPerson, PersonalAccount, Region, User
 from accounts.services import Posting, adjustment_postings, ledger_post
+from family.models import Binding
+from family.services import binding_review_decide, binding_submit
 
 DEMO_PASSWORD = "demo-2025-pass"  # noqa: S105 - printed for the demo; never on production data
 REGION_CODE = "320500"  # 苏州市, shipped with the default policy (a cross-province pilot region)
@@ -35,8 +37,17 @@ PERSONS = [
 class Command(BaseCommand):
     help = "Create demo insured persons and logins (a citizen with a family, a clerk, a reviewer, an admin)."
 
-    @transaction.atomic
     def handle(self, *args, **options) -> None:
+        with transaction.atomic():
+            persons, logins = self._persons_and_logins()
+        # Outside the transaction: each pipeline step runs when the step before it has committed.
+        self._demo_bindings(persons)
+        self.stdout.write(f"Demo logins (phone or e-mail, password {DEMO_PASSWORD}):")
+        for username, phone, role, _extra in logins:
+            self.stdout.write(f"  {role:<9} {phone}  {username}@demo.invalid")
+        self.stdout.write(f"To try the real-name step, sign up and confirm 李娜 / {persons['spouse'].id_number}.")
+
+    def _persons_and_logins(self):
         region = Region.objects.filter(code=REGION_CODE).first()
         if region is None:
             region = Region.objects.create(code=REGION_CODE, name="苏州市", province="320000")
@@ -91,11 +102,26 @@ class Command(BaseCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save(update_fields=["password"])
                 self._verify_email(user)
+        return persons, logins
 
-        self.stdout.write(f"Demo logins (phone or e-mail, password {DEMO_PASSWORD}):")
-        for username, phone, role, _extra in logins:
-            self.stdout.write(f"  {role:<9} {phone}  {username}@demo.invalid")
-        self.stdout.write(f"To try the real-name step, sign up and confirm 李娜 / {persons['spouse'].id_number}.")
+    def _demo_bindings(self, persons: dict) -> None:
+        """A family to look at: the child bound and active, the mother's application waiting for a reviewer."""
+        owner_user = User.objects.get(username="citizen")
+        reviewer = User.objects.get(username="reviewer")
+        for key, relationship in (("child", "child"), ("mother", "parent")):
+            relative = persons[key]
+            if Binding.objects.filter(owner=persons["owner"], relative=relative).exists():
+                continue
+            binding = binding_submit(
+                owner=persons["owner"],
+                relative_id_number=relative.id_number,
+                relative_name=relative.name,
+                relationship=relationship,
+                submitted_by=owner_user,
+                letter_signed_name=persons["owner"].name,
+            )
+            if key == "child":
+                binding_review_decide(binding_id=binding.pk, reviewer=reviewer, approve=True)
 
     def _verify_email(self, user: User) -> None:
         from allauth.account.models import EmailAddress
