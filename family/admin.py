@@ -21,6 +21,7 @@ from family.models import (
     BindingState,
     PolicyVersion,
     Relation,
+    ReviewReason,
 )
 from family.rules import periods_overlap
 from family.services import binding_review_decide
@@ -412,3 +413,13 @@ class BindingAdmin(admin.ModelAdmin):
                 % {"count": skipped},
                 messages.WARNING,
             )
+
+
+@admin.register(ReviewReason)
+class ReviewReasonAdmin(admin.ModelAdmin):
+    """The canned reasons reviewers pick when sending documents back or refusing (R24); the citizen sees them."""
+
+    list_display = ["position", "text_zh", "text_en", "active"]
+    list_display_links = ["text_zh"]
+    list_editable = ["position", "active"]
+    list_filter = ["active"]

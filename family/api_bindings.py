@@ -1,4 +1,4 @@
-"""API of bindings for citizens (R20, R25, R26): list and apply, see one, cancel, end.
+"""API of bindings for citizens (R20, R24, R25, R26): list and apply, see one, upload a document, cancel, end.
 
 One view per endpoint. Objects come through ``binding_get_for_user``: a binding the caller is not
 owner or relative of answers 404, like one that does not exist. Errors answer problem+json.
@@ -9,19 +9,23 @@ from __future__ import annotations
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from family.models import Binding, BindingMethod
+from family.documents import document_attach
+from family.models import Binding, BindingMethod, DocumentKind
 from family.selectors import binding_documents_current, binding_events, binding_get_for_user
 from family.serializers import IdNumberField, RelationshipField
 from family.serializers_bindings import (
     BindingDetailOutputSerializer,
+    BindingDocumentOutputSerializer,
     BindingOutputSerializer,
     DuplicateProblemSerializer,
     ProblemSerializer,
@@ -150,6 +154,61 @@ class BindingDetailApi(APIView):
     )
     def get(self, request: Request, binding_id: int) -> Response:
         return _detail_response(request, binding_get_for_user(request.user, binding_id))
+
+
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadedFileField(serializers.FileField):
+    """A file part of a multipart request (binary in the schema, not a URL)."""
+
+
+class BindingDocumentCreateApi(APIView):
+    """上传材料: the owner uploads a document of an open application, or replaces a rejected one (R20, R24).
+
+    The file is judged by its content, never by its name or content type: JPEG, PNG, WebP, HEIC/HEIF
+    pictures (re-encoded, metadata dropped) and PDF documents (no scripts, encryption, attachments;
+    a limited number of pages). A refused file leaves nothing stored.
+    """
+
+    permission_classes = [IsCitizenWithPerson]
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=DocumentKind.choices, help_text="Which document this is.")
+        # Empty files reach the service, which refuses them with its own code (document_empty).
+        file = UploadedFileField(allow_empty_file=True, help_text="A photo (JPEG, PNG, WebP, HEIC) or a PDF.")
+
+        class Meta:
+            ref_name = "BindingDocumentUploadInput"
+
+    @extend_schema(
+        operation_id="bindings_documents_create",
+        tags=TAGS,
+        request={"multipart/form-data": InputSerializer},
+        responses={
+            **PROBLEMS,
+            201: BindingDocumentOutputSerializer,
+            (400, PROBLEM_CONTENT_TYPE): _problem(
+                "A missing or bad field; a refused file names the problem in errors[field=file] and in type "
+                "(/api/problems/document_damaged/, document_markup, document_pdf_javascript, ...)."
+            ),
+            (403, PROBLEM_CONTENT_TYPE): _problem("Not a citizen linked to an insured person, or not the owner."),
+            (409, PROBLEM_CONTENT_TYPE): _problem(
+                "This kind is uploaded and not rejected, the application has as many documents as it may, "
+                "or it no longer takes documents."
+            ),
+        },
+    )
+    def post(self, request: Request, binding_id: int) -> Response:
+        binding = binding_get_for_user(request.user, binding_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        document = document_attach(
+            binding=binding,
+            kind=serializer.validated_data["kind"],
+            uploaded=serializer.validated_data["file"],
+            user=request.user,
+        )
+        return Response(BindingDocumentOutputSerializer(document).data, status=status.HTTP_201_CREATED)
 
 
 class BindingCancelApi(APIView):

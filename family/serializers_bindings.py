@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from accounts.masking import mask_id_number, mask_name
 from accounts.models import InsuredPerson, User
-from family.models import Binding, BindingEvent
+from family.models import Binding, BindingEvent, PrecheckStatus
 
 
 class MaskedPersonOutputSerializer(serializers.Serializer):
@@ -97,6 +97,11 @@ class BindingDocumentOutputSerializer(serializers.Serializer):
     status = serializers.CharField()
     status_label = serializers.CharField(source="get_status_display")
     rejection_reason = serializers.CharField()
+    pages = serializers.IntegerField(help_text="1 for a picture; the page count of a PDF")
+    precheck_status = serializers.ChoiceField(
+        choices=PrecheckStatus.choices, help_text="the automatic pre-check (R24); it never approves"
+    )
+    precheck_status_label = serializers.CharField(source="get_precheck_status_display")
     created_at = serializers.DateTimeField()
 
     class Meta:

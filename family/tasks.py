@@ -7,6 +7,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from family import services
+from family.services.precheck import document_precheck_run
 
 # Only transient database trouble is retried; a rule refusal is an outcome, not an error.
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "retry_backoff_max": 60, "max_retries": 5}
@@ -58,3 +59,18 @@ def bindings_reevaluate_pending(region_codes: list[str]) -> int:
 def bindings_end_for_owner(person_ids: list[int]) -> int:
     """R27: after an import, end the bindings of owners who can no longer share."""
     return services.bindings_end_for_owner(person_ids=person_ids)
+
+
+@shared_task(acks_late=True, **RETRY)
+def document_precheck(document_id: int) -> str | None:
+    """R24: the automatic pre-check of an uploaded document (readability, recognised text); it never approves."""
+    document = document_precheck_run(document_id=document_id)
+    return document.precheck_status if document else None
+
+
+@shared_task(acks_late=True, **RETRY)
+def review_release_idle_claims() -> int:
+    """Beat: claims idle longer than REVIEW_CLAIM_IDLE_MINUTES go back to the queue (R24)."""
+    from family.services.review import review_release_idle
+
+    return review_release_idle()

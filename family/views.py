@@ -638,6 +638,8 @@ def _render_detail(
         "documents": documents,
         "has_letter": any(d.kind == DocumentKind.COMMITMENT_LETTER for d in documents),
         "reupload_kinds": rejected if can_reupload else [],
+        # R24: a reviewer sent documents back; the application waits for the owner, not for a reviewer.
+        "sent_back": bool(rejected) and binding.state in REUPLOAD_STATES,
         "reupload_form": reupload,
         "is_newborn": is_newborn,
         # R21: the owner adds the baby's ID number once the baby is insured (never after the binding closed).

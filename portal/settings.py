@@ -148,6 +148,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     "bindings-expire-awaiting-face": {"task": "family.tasks.bindings_expire_awaiting_face", "schedule": 15 * 60},
     "bindings-sweep-stuck": {"task": "family.tasks.bindings_sweep_stuck", "schedule": 5 * 60},
+    "review-release-idle-claims": {"task": "family.tasks.review_release_idle_claims", "schedule": 5 * 60},
     "bindings-daily-authorizations": {
         "task": "family.tasks.bindings_daily_authorizations",
         "schedule": crontab(hour=6, minute=0),
@@ -169,11 +170,15 @@ FAMILY_FACE_WAIT_DAYS = env.int("FAMILY_FACE_WAIT_DAYS", default=7)
 FAMILY_AUTHORIZATION_REMINDER_DAYS = env.int("FAMILY_AUTHORIZATION_REMINDER_DAYS", default=7)
 # The pre-check tells whether an ID number is insured, so a citizen may ask only this often a day.
 FAMILY_CHECKS_PER_DAY = env.int("FAMILY_CHECKS_PER_DAY", default=30)
+# R24: a reviewer's claim on an application lapses after this many idle minutes.
+REVIEW_CLAIM_IDLE_MINUTES = env.int("REVIEW_CLAIM_IDLE_MINUTES", default=15)
 # Face verification provider (R23, R40): "local" checks that one frontal face is present; a vendor adapter plugs in.
 FACE_PROVIDER = env.str("FACE_PROVIDER", default="local")
 # Uploaded documents (R24): per-file limits.
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
 DOCUMENT_MAX_PIXELS = env.int("DOCUMENT_MAX_PIXELS", default=40_000_000)
+DOCUMENT_MAX_PAGES = env.int("DOCUMENT_MAX_PAGES", default=5)
+DOCUMENT_MAX_PER_BINDING = env.int("DOCUMENT_MAX_PER_BINDING", default=10)
 # Uploads up to this size stay in memory: a face picture never touches the disk (R52), and a document
 # is written only to private storage once it passed its checks.
 FILE_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1024 * 1024

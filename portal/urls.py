@@ -25,6 +25,8 @@ urlpatterns = [
     path("favicon.ico", views.favicon),
     path("", include("accounts.urls")),
     path("family/", include("family.urls")),
+    path("staff/review/", include("family.staff_urls")),
+    path("staff/audit/", include("accounts.staff_urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -3,7 +3,6 @@
 import io
 
 import pytest
-
 from django.core.management import call_command
 
 from accounts.models import InsuredPerson, LedgerEntry, User

@@ -314,9 +314,12 @@ def celery_worker_factory(
     """Real workers for this test (see the module's docstring); the test must be transactional."""
     require_worker_environment()
     factory = WorkerFactory(broker_url=broker_url(), log_dir=tmp_path)
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = factory.broker_url
+    # Celery reads its configuration from Django's settings lazily, on first use: save the app's
+    # configuration (tasks_on_broker) BEFORE changing the settings, or the "saved" values would be the
+    # changed ones and eager mode would stay off for every later test.
     with tasks_on_broker(factory.broker_url, queue=factory.queue):
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+        settings.CELERY_BROKER_URL = factory.broker_url
         try:
             yield factory
         finally:

@@ -103,6 +103,15 @@ def private_files() -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()} if root.exists() else set()
 
 
+@pytest.fixture(autouse=True)
+def _no_precheck(monkeypatch):
+    """The automatic pre-check has its own tests (test_precheck_*); these pages are about the citizen's flow,
+    and the simple test pictures here would be sent back as unreadable."""
+    from family import tasks
+
+    monkeypatch.setattr(tasks.document_precheck, "delay", lambda document_id: None)
+
+
 @pytest.fixture
 def owner_client(citizen_a) -> Client:
     client = Client(enforce_csrf_checks=True)

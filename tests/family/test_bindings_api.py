@@ -13,6 +13,7 @@ from accounts.masking import mask_id_number
 from accounts.models import Notification, User
 from family.documents import document_attach
 from family.models import Binding, BindingEvent, BindingState, DocumentKind, DocumentStatus, Relation
+from tests.attack_files import pdf_scan
 from tests.factories import InsuredPersonFactory, UserFactory
 
 S = BindingState
@@ -269,7 +270,7 @@ def test_detail_shows_the_current_document_of_each_kind(citizen_a, child, bindin
 
     def attach(kind):
         return document_attach(
-            binding=binding, kind=kind, uploaded=SimpleUploadedFile("x.pdf", b"%PDF-1.4\n%%EOF\n"), user=citizen_a
+            binding=binding, kind=kind, uploaded=SimpleUploadedFile("x.pdf", pdf_scan(1)), user=citizen_a
         )
 
     rejected = attach(DocumentKind.OWNER_HOUSEHOLD_REGISTER)

@@ -1,33 +1,63 @@
-"""Uploaded documents (R20, R24, R51): checked by content, re-encoded, private, viewed with an audit trail."""
+"""Uploaded documents (R20, R24, R51): checked by content, re-encoded, private, viewed with an audit trail.
+
+The attack corpus (every kind of bad file, and the phone files that must come out clean) is in
+test_upload_attacks.py; this module is about the service's other behaviour.
+"""
 
 from __future__ import annotations
 
 import io
 import os
 import re
+import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import OperationalError
+from django.db import OperationalError, connections
 from django.http import Http404
-from PIL import Image
+from django.utils import translation
+from PIL import Image, ImageFile
 
 from accounts.models import AuditEvent
 from accounts.storage import PrivateStorage
-from family.documents import DocumentRefused, document_attach, document_open_for
-from family.models import BindingDocument, BindingState, DocumentKind, DocumentStatus, Relation
+from family import tasks
+from family.documents import (
+    DocumentRefused,
+    StoredContent,
+    document_attach,
+    document_open_for,
+    document_page_image,
+    document_store,
+)
+from family.models import BindingDocument, BindingState, DocumentKind, DocumentStatus, PrecheckStatus, Relation
+from tests import attack_files
 from tests.factories import UserFactory
 
 KIND = DocumentKind.OWNER_HOUSEHOLD_REGISTER
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PDF = attack_files.pdf_scan(1)
 
 
 @pytest.fixture(autouse=True)
 def storage(tmp_path, monkeypatch) -> PrivateStorage:
-    """Documents go to a private folder of this test (the field's storage is built once, at import)."""
+    """Documents and thumbnails go to a private folder of this test (the fields' storage is built at import)."""
     private = PrivateStorage(location=tmp_path / "private")
-    monkeypatch.setattr(BindingDocument._meta.get_field("file"), "storage", private)
+    for field in ("file", "thumbnail"):
+        monkeypatch.setattr(BindingDocument._meta.get_field(field), "storage", private)
     return private
+
+
+@pytest.fixture(autouse=True)
+def english():
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def prechecks(monkeypatch) -> list[int]:
+    """The ids the automatic pre-check was queued for (the queue is not what these tests are about)."""
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.document_precheck, "delay", queued.append)
+    return queued
 
 
 def stored_files(storage: PrivateStorage) -> list[str]:
@@ -123,6 +153,61 @@ def test_a_pdf_is_stored_as_sent(binding, citizen_a):
     assert document.content_type == "application/pdf" and document.file.name.endswith(".pdf")
     with document.file.open("rb") as handle:
         assert handle.read() == PDF
+    document.refresh_from_db()
+    assert document.pages == 1
+
+
+def test_r24_the_precheck_is_queued_once_the_upload_commits(
+    binding, citizen_a, prechecks, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        document = document_attach(binding=binding, kind=KIND, uploaded=upload(picture()), user=citizen_a)
+        assert prechecks == []  # not before the commit: the task would not find the row
+    assert prechecks == [document.pk]
+    assert len(callbacks) == 2  # the thumbnail, then the pre-check
+    document.refresh_from_db()
+    assert document.precheck_status == PrecheckStatus.PENDING
+
+
+def test_a_refused_upload_queues_nothing(binding, citizen_a, prechecks, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(DocumentRefused):
+        document_attach(binding=binding, kind=KIND, uploaded=upload(b"<html></html>"), user=citizen_a)
+    assert callbacks == [] and prechecks == []
+
+
+def test_the_thumbnail_is_written_after_the_commit_and_not_at_all_after_a_rollback(
+    binding, citizen_a, storage, django_capture_on_commit_callbacks
+):
+    """An application's files are stored all or nothing (the caller rolls back): no thumbnail is left behind."""
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        document = document_attach(binding=binding, kind=KIND, uploaded=upload(picture()), user=citizen_a)
+    # The caller's transaction rolled back: its callbacks never run, and the caller removes the file.
+    document.file.storage.delete(document.file.name)
+    assert stored_files(storage) == []
+    assert not document.thumbnail
+
+    callbacks[0]()  # had it committed:
+    document.refresh_from_db()
+    assert document.thumbnail.name.startswith(f"bindings/{binding.pk}/") and document.thumbnail.name.endswith(".jpg")
+    with document.thumbnail.open("rb") as handle:
+        assert max(Image.open(handle).size) == 320
+
+
+def test_a_document_we_generated_gets_pages_and_a_thumbnail_too(
+    binding, citizen_a, storage, django_capture_on_commit_callbacks
+):
+    """The commitment letter is stored through document_store, without going through the upload checks."""
+    pdf = attack_files.pdf_scan(2)
+    with django_capture_on_commit_callbacks(execute=True):
+        document = document_store(
+            binding=binding,
+            kind=DocumentKind.COMMITMENT_LETTER,
+            content=StoredContent(pdf, "application/pdf", "pdf"),
+            user=citizen_a,
+        )
+    document.refresh_from_db()
+    assert (document.pages, document.size) == (2, len(pdf))
+    assert sorted(stored_files(storage)) == sorted([document.file.name, document.thumbnail.name])
 
 
 def truncated(content: bytes) -> bytes:
@@ -130,23 +215,26 @@ def truncated(content: bytes) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("content", "words"),
+    ("content", "code", "words"),
     [
-        (b"", "empty"),
-        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "not a JPEG, PNG or WebP"),
-        (b"<!DOCTYPE html><html><body>hi</body></html>", "not a JPEG, PNG or WebP"),
-        (b"MZ\x90\x00 an executable", "not a JPEG, PNG or WebP"),
-        (picture("GIF"), "not a JPEG, PNG or WebP"),
-        (picture("BMP"), "not a JPEG, PNG or WebP"),
-        (truncated(picture("JPEG")), "damaged or incomplete"),
-        (truncated(picture("PNG")), "damaged or incomplete"),
-        (b"%PDF-1.4\n1 0 obj << >> endobj\n", "incomplete"),
+        (b"", "document_empty", "empty"),
+        (picture("GIF"), "document_type", "not a JPEG, PNG or WebP"),
+        (picture("BMP"), "document_type", "not a JPEG, PNG or WebP"),
+        (picture("TIFF"), "document_type", "not a JPEG, PNG or WebP"),
+        (b"\xff\xd8\xff but not a JPEG after the marker", "document_damaged", "damaged or incomplete"),
+        (truncated(picture("JPEG")), "document_damaged", "damaged or incomplete"),
+        (truncated(picture("PNG")), "document_damaged", "damaged or incomplete"),
+        (b"%PDF-1.4\n1 0 obj << >> endobj\n", "document_damaged", "incomplete"),
+        (b"%PDF-1.4\n%%EOF\n", "document_damaged", "cannot be read"),
     ],
-    ids=["empty", "svg", "html", "exe", "gif", "bmp", "truncated-jpeg", "truncated-png", "truncated-pdf"],
+    ids=["empty", "gif", "bmp", "tiff", "jpeg-magic-only", "truncated-jpeg", "truncated-png", "cut-pdf", "no-pdf"],
 )
-def test_what_is_not_an_accepted_document_is_refused_and_nothing_stored(binding, citizen_a, storage, content, words):
+def test_what_is_not_an_accepted_document_is_refused_and_nothing_stored(
+    binding, citizen_a, storage, content, code, words
+):
     with pytest.raises(DocumentRefused) as refused:
         document_attach(binding=binding, kind=KIND, uploaded=upload(content), user=citizen_a)
+    assert refused.value.code == code
     assert words in refused.value.title
     assert [e.field for e in refused.value.errors] == ["file"]
     assert refused.value.status == 400
@@ -157,28 +245,71 @@ def test_what_is_not_an_accepted_document_is_refused_and_nothing_stored(binding,
 def test_a_file_over_the_size_limit_is_refused(binding, citizen_a, settings, storage):
     settings.DOCUMENT_MAX_BYTES = 2 * 1024 * 1024
     big = upload(b"%PDF-1.4\n" + b"0" * (2 * 1024 * 1024) + b"\n%%EOF\n")
-    with pytest.raises(DocumentRefused, match="larger than 2 MB"):
+    with pytest.raises(DocumentRefused, match="larger than 2 MB") as refused:
         document_attach(binding=binding, kind=KIND, uploaded=big, user=citizen_a)
+    assert refused.value.code == "document_too_large"
     assert stored_files(storage) == []
 
 
-def test_a_picture_of_too_many_pixels_is_refused_before_decoding(binding, citizen_a, storage):
+def test_the_size_limit_also_holds_when_the_client_does_not_say_the_size(binding, citizen_a, settings, storage):
+    settings.DOCUMENT_MAX_BYTES = 1024 * 1024
+    big = upload(b"%PDF-1.4\n" + b"0" * (1024 * 1024) + b"\n%%EOF\n")
+    big.size = None
+    with pytest.raises(DocumentRefused) as refused:
+        document_attach(binding=binding, kind=KIND, uploaded=big, user=citizen_a)
+    assert refused.value.code == "document_too_large"
+
+
+def test_a_picture_of_too_many_pixels_is_refused_before_decoding(binding, citizen_a, storage, monkeypatch):
     buffer = io.BytesIO()
     Image.new("1", (8000, 6000)).save(buffer, format="PNG")  # 48 MP, a few kB compressed
     assert len(buffer.getvalue()) < 100_000
-    with pytest.raises(DocumentRefused, match="40 million pixels"):
+
+    def no_decoding(self):
+        raise AssertionError("decoded before the pixel count was checked")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    with pytest.raises(DocumentRefused, match="40 million pixels") as refused:
         document_attach(binding=binding, kind=KIND, uploaded=upload(buffer.getvalue()), user=citizen_a)
+    assert refused.value.code == "document_too_many_pixels"
     assert stored_files(storage) == []
+
+
+def test_the_pixel_limit_is_a_setting(binding, citizen_a, settings):
+    settings.DOCUMENT_MAX_PIXELS = 200_000
+    with pytest.raises(DocumentRefused) as refused:
+        document_attach(binding=binding, kind=KIND, uploaded=upload(picture(size=(600, 400))), user=citizen_a)
+    assert refused.value.code == "document_too_many_pixels"
+    settings.DOCUMENT_MAX_PIXELS = 240_000
+    assert document_attach(binding=binding, kind=KIND, uploaded=upload(picture(size=(600, 400))), user=citizen_a)
 
 
 def test_a_live_document_of_the_same_kind_is_not_replaced(binding, citizen_a, storage):
     first = document_attach(binding=binding, kind=KIND, uploaded=upload(picture()), user=citizen_a)
     with pytest.raises(DocumentRefused) as refused:
         document_attach(binding=binding, kind=KIND, uploaded=upload(picture()), user=citizen_a)
-    assert refused.value.status == 409
+    assert (refused.value.status, refused.value.code) == (409, "document_already_uploaded")
     assert "already uploaded" in refused.value.title
     assert list(BindingDocument.objects.values_list("pk", flat=True)) == [first.pk]
     assert stored_files(storage) == [first.file.name]
+
+
+def test_an_application_takes_a_bounded_number_of_documents(binding, citizen_a, settings, storage):
+    """Re-uploads of rejected documents count too: a citizen cannot fill the disk by rejecting and retrying."""
+    settings.DOCUMENT_MAX_PER_BINDING = 3
+    for _attempt in range(3):
+        document = document_attach(binding=binding, kind=KIND, uploaded=upload(picture()), user=citizen_a)
+        BindingDocument.objects.filter(pk=document.pk).update(status=DocumentStatus.REJECTED)
+    files_before = stored_files(storage)
+
+    for kind in (KIND, DocumentKind.RELATIVE_HOUSEHOLD_REGISTER):
+        with pytest.raises(DocumentRefused) as refused:
+            document_attach(binding=binding, kind=kind, uploaded=upload(picture()), user=citizen_a)
+        assert (refused.value.status, refused.value.code) == (409, "document_limit_reached")
+        assert "3 documents already" in refused.value.title
+        assert [e.field for e in refused.value.errors] == ["file"]
+    assert BindingDocument.objects.count() == 3
+    assert stored_files(storage) == files_before
 
 
 def test_a_rejected_document_may_be_replaced(binding, citizen_a):
@@ -224,6 +355,43 @@ def test_an_unknown_kind_is_refused(binding, citizen_a):
     with pytest.raises(DocumentRefused) as refused:
         document_attach(binding=binding, kind="selfie", uploaded=upload(picture()), user=citizen_a)
     assert [e.field for e in refused.value.errors] == ["kind"]
+    assert refused.value.code == "document_kind"
+
+
+# document_page_image: what the OCR pre-check and the reviewer's screen look at.
+
+
+def png_of(data: bytes) -> Image.Image:
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    return Image.open(io.BytesIO(data))
+
+
+def test_the_page_image_of_a_picture_is_the_stored_upright_picture(binding, citizen_a):
+    document = document_attach(
+        binding=binding, kind=KIND, uploaded=upload(attack_files.jpeg_rotated_by_exif()), user=citizen_a
+    )
+    image = png_of(document_page_image(document=document))
+    assert image.size == (400, 600)
+    assert image.getpixel((390, 10))[0] < 60  # the dark corner, top right once upright
+    assert png_of(document_page_image(document=document, max_side=300)).size == (200, 300)
+
+
+def test_the_page_image_of_a_pdf_is_the_rendered_page(binding, citizen_a):
+    document = document_attach(binding=binding, kind=KIND, uploaded=upload(attack_files.pdf_scan(3)), user=citizen_a)
+    first = png_of(document_page_image(document=document))
+    assert max(first.size) <= 2000 and max(first.size) >= 1990
+    assert first.height > first.width  # A4 upright
+    third = png_of(document_page_image(document=document, page=2, max_side=500))
+    assert max(third.size) <= 500
+    assert third.getpixel((10, 10))[0] < 60  # the dark corner of the scanned page
+
+
+@pytest.mark.parametrize(("source", "page"), [("pdf", 3), ("pdf", -1), ("picture", 1), ("picture", -1)])
+def test_a_page_that_is_not_there_is_a_value_error(binding, citizen_a, source, page):
+    content = attack_files.pdf_scan(3) if source == "pdf" else picture()
+    document = document_attach(binding=binding, kind=KIND, uploaded=upload(content), user=citizen_a)
+    with pytest.raises(ValueError, match="out of range"):
+        document_page_image(document=document, page=page)
 
 
 # R51: who may open a document.
@@ -263,7 +431,12 @@ def test_r51_every_staff_view_is_audited(documents, reviewer, admin_user, rf):
         (admin_user, "family.bindingdocument", str(document.pk)),
     ]
     assert rows[0].ip_address == "10.1.2.3"
-    assert rows[0].detail == {"binding": document.binding_id, "kind": document.kind}
+    assert rows[0].detail == {
+        "binding": document.binding_id,
+        "kind": document.kind,
+        "owner": document.binding.owner_id,
+        "relative": document.binding.relative_id,
+    }
 
 
 def test_r51_strangers_get_404(documents, citizen_b, clerk_x, django_user_model):
@@ -277,3 +450,58 @@ def test_r51_strangers_get_404(documents, citizen_b, clerk_x, django_user_model)
     with pytest.raises(Http404):
         document_open_for(user=citizen_b, document_id=999_999)
     assert not AuditEvent.objects.filter(action="document.viewed").exists()
+
+
+# Concurrency (PostgreSQL: real transactions, one connection per thread, real row locks).
+
+
+def run_together(jobs: list) -> list:
+    """Run the jobs in threads released at the same moment; each job's result or the exception it raised."""
+    barrier = threading.Barrier(len(jobs))
+    results: list = [None] * len(jobs)
+
+    def worker(index: int, job) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[index] = job()
+        except Exception as error:  # the test inspects it
+            results[index] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (a lock never released?)"
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("kinds", "code"),
+    [
+        ([KIND] * 4, "document_already_uploaded"),
+        ([KIND, DocumentKind.RELATIVE_HOUSEHOLD_REGISTER, DocumentKind.MARRIAGE_CERTIFICATE], "document_limit_reached"),
+    ],
+    ids=["same-kind", "over-the-cap"],
+)
+def test_uploads_at_the_same_moment_keep_one_per_kind_and_the_cap(binding, citizen_a, settings, storage, kinds, code):
+    settings.DOCUMENT_MAX_PER_BINDING = 1
+    photo = picture()
+
+    def upload_as_owner(kind):
+        return lambda: document_attach(binding=binding, kind=kind, uploaded=upload(photo), user=citizen_a)
+
+    results = run_together([upload_as_owner(kind) for kind in kinds])
+
+    stored = [r for r in results if isinstance(r, BindingDocument)]
+    refused = [r for r in results if isinstance(r, DocumentRefused)]
+    assert len(stored) == 1 and len(refused) == len(kinds) - 1, results
+    assert {r.code for r in refused} == {code}
+    assert list(BindingDocument.objects.values_list("pk", flat=True)) == [stored[0].pk]
+    document = BindingDocument.objects.get()
+    # The refused uploads left nothing: only the kept document and its thumbnail.
+    assert stored_files(storage) == sorted([document.file.name, document.thumbnail.name])
