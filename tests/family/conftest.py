@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import date
 
 import pytest
+from django.utils import translation
 
 from accounts.messaging import MemorySmsSender
 from accounts.models import InsuredPerson, User
-from family.models import Binding, BindingEvent, BindingMethod, BindingState, PolicyVersion, Relation
+from accounts.storage import PrivateStorage
+from family import tasks
+from family.models import Binding, BindingDocument, BindingEvent, BindingMethod, BindingState, PolicyVersion, Relation
 from family.services import binding_face_verified, binding_review_decide, binding_submit
 from tests.factories import RegionFactory
 
@@ -104,3 +108,45 @@ def region_policy() -> Callable[..., PolicyVersion]:
         return PolicyVersion.objects.create(region=region, **values)
 
     return make
+
+
+# --- Documents: private files in a folder of the test's own, English messages, the pre-check queue recorded ---
+
+
+@pytest.fixture
+def storage(tmp_path, monkeypatch) -> PrivateStorage:
+    """Documents and thumbnails go to a private folder of this test (the fields' storage is built at import)."""
+    private = PrivateStorage(location=tmp_path / "private")
+    for field in ("file", "thumbnail"):
+        monkeypatch.setattr(BindingDocument._meta.get_field(field), "storage", private)
+    return private
+
+
+@pytest.fixture
+def english():
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def prechecks(monkeypatch) -> list[int]:
+    """The ids the automatic pre-check was queued for (the queue is not what document tests are about)."""
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.document_precheck, "delay", queued.append)
+    return queued
+
+
+def stored_files(storage: PrivateStorage) -> list[str]:
+    """Every file under the test's private folder, relative to it."""
+    root = storage.location
+    return sorted(
+        os.path.relpath(os.path.join(folder, name), root) for folder, _dirs, names in os.walk(root) for name in names
+    )
+
+
+@pytest.fixture
+def binding(citizen_a, citizen_a_family, binding_insert):
+    """A's application for the spouse, waiting for review: the documents' application."""
+    return binding_insert(
+        citizen_a.person, citizen_a_family["spouse"], state=BindingState.UNDER_REVIEW, relationship=Relation.SPOUSE
+    )

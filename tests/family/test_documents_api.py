@@ -3,51 +3,20 @@ a bad file answers 400 problem+json naming ``file`` and stores nothing."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import translation
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.storage import PrivateStorage
-from family import tasks
 from family.models import BindingDocument, BindingState, DocumentKind, DocumentStatus, Relation
 from tests import attack_files as files
 from tests.factories import UserFactory
+from tests.family.conftest import stored_files
 
 KIND = DocumentKind.OWNER_HOUSEHOLD_REGISTER
 
 
-@pytest.fixture(autouse=True)
-def storage(tmp_path, monkeypatch) -> PrivateStorage:
-    """Documents and thumbnails go to a private folder of this test (the fields' storage is built at import)."""
-    private = PrivateStorage(location=tmp_path / "private")
-    for field in ("file", "thumbnail"):
-        monkeypatch.setattr(BindingDocument._meta.get_field(field), "storage", private)
-    return private
-
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def prechecks(monkeypatch) -> list[int]:
-    """The ids the automatic pre-check was queued for: the queue itself is not what these tests are about."""
-    queued: list[int] = []
-    monkeypatch.setattr(tasks.document_precheck, "delay", queued.append)
-    return queued
-
-
-def stored_files(storage: PrivateStorage) -> list[str]:
-    root = storage.location
-    return sorted(
-        os.path.relpath(os.path.join(folder, name), root) for folder, _dirs, names in os.walk(root) for name in names
-    )
+pytestmark = pytest.mark.usefixtures("storage", "english", "prechecks")
 
 
 def as_user(user: User) -> APIClient:

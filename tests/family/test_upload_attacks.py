@@ -8,59 +8,22 @@ are chosen to mislead: the content alone decides.
 from __future__ import annotations
 
 import io
-import os
 import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import translation
 from PIL import Image
 
-from accounts.storage import PrivateStorage
-from family import tasks
 from family.documents import DocumentRefused, document_attach
-from family.models import BindingDocument, BindingState, DocumentKind, Relation
+from family.models import BindingDocument, DocumentKind
 from tests import attack_files as files
+from tests.family.conftest import stored_files
 
 KIND = DocumentKind.OWNER_HOUSEHOLD_REGISTER
 SMALL_PIXEL_LIMIT = 2_000_000
 
 
-@pytest.fixture(autouse=True)
-def storage(tmp_path, monkeypatch) -> PrivateStorage:
-    """Documents and thumbnails go to a private folder of this test (the fields' storage is built at import)."""
-    private = PrivateStorage(location=tmp_path / "private")
-    for field in ("file", "thumbnail"):
-        monkeypatch.setattr(BindingDocument._meta.get_field(field), "storage", private)
-    return private
-
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def prechecks(monkeypatch) -> list[int]:
-    """The ids the automatic pre-check was queued for: the queue itself is not what these tests are about."""
-    queued: list[int] = []
-    monkeypatch.setattr(tasks.document_precheck, "delay", queued.append)
-    return queued
-
-
-def stored_files(storage: PrivateStorage) -> list[str]:
-    root = storage.location
-    return sorted(
-        os.path.relpath(os.path.join(folder, name), root) for folder, _dirs, names in os.walk(root) for name in names
-    )
-
-
-@pytest.fixture
-def binding(citizen_a, citizen_a_family, binding_insert):
-    return binding_insert(
-        citizen_a.person, citizen_a_family["spouse"], state=BindingState.UNDER_REVIEW, relationship=Relation.SPOUSE
-    )
+pytestmark = pytest.mark.usefixtures("storage", "english", "prechecks")
 
 
 @pytest.fixture
