@@ -2,8 +2,20 @@
 
 The local provider is honest about what it does: it checks that the picture shows exactly one
 frontal face, large and bright enough. It does not compare the face with anyone's ID photo, so it
-does not establish identity; a vendor provider that does can be plugged in through ``FACE_PROVIDER``.
+does not establish identity; a vendor that does is plugged in through ``FACE_PROVIDER``.
 The picture itself is never stored (R52, retention 0): it lives in memory for the call only.
+
+Two flows, chosen by ``FACE_PROVIDER`` and told to pages by ``face_flow()``:
+
+- ``"upload"`` (provider ``local``): the page shows the consent text (R50) and a file/camera field,
+  passes the bytes to ``face_verify()`` and shows the outcome at once. ``face_provider()`` serves it.
+- ``"redirect"`` (provider ``vendor``, see ``accounts.face_vendor``): the page shows no file field; it
+  links to ``/face/vendor/start/?purpose=...&reference=...&next=<this page>``, which shows the consent
+  text and sends the person to the vendor. The vendor captures the face and tells us the outcome by a
+  signed callback, recorded in the same ``FaceVerification`` table (provider ``vendor``); the person comes
+  back to ``next``, where the page reads the latest ``FaceVerification`` for its purpose and reference.
+  No picture passes through the portal. ``face_provider()`` refuses ``vendor``: a redirect flow has no
+  ``check(image_bytes)``, and a provider that pretended to would fail at the worst moment.
 """
 
 from __future__ import annotations
@@ -12,7 +24,7 @@ import datetime as dt
 import io
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -22,11 +34,13 @@ from django.utils.translation import gettext as _
 from accounts.models import FaceVerification, InsuredPerson
 
 __all__ = [
+    "FACE_FLOWS",
     "FACE_PROVIDERS",
     "FaceCheck",
     "FaceProvider",
     "LocalFaceProvider",
     "face_attempts_left",
+    "face_flow",
     "face_message",
     "face_provider",
     "face_verify",
@@ -71,6 +85,14 @@ def face_message(detail: str) -> str:
         "too_small": _(
             "The face is too small. Hold the camera closer, about an arm's length, so your face fills the frame."
         ),
+        # The outside verification service (provider "vendor"); its own reason codes are mapped to these.
+        "vendor_passed": _("The verification service confirmed your face."),
+        "vendor_failed": _("The verification service could not confirm your face."),
+        "vendor_liveness_failed": _(
+            "The verification service could not tell that a live person was in front of the camera. "
+            "Follow the movements it asks for, in good light, looking straight at the camera."
+        ),
+        "vendor_cancelled": _("The verification was cancelled before it finished."),
     }
     return messages.get(detail, _("The face verification did not pass."))
 
@@ -161,16 +183,31 @@ class LocalFaceProvider:
 
 FACE_PROVIDERS: dict[str, type] = {"local": LocalFaceProvider}
 
+# How a page collects the face for each ``FACE_PROVIDER`` (see the module docstring).
+FACE_FLOWS: dict[str, Literal["upload", "redirect"]] = {"local": "upload", "vendor": "redirect"}
+
+
+def face_flow() -> Literal["upload", "redirect"]:
+    """``"upload"`` when pages take the picture themselves (``face_verify``), ``"redirect"`` for the vendor."""
+    name = getattr(settings, "FACE_PROVIDER", "local")
+    try:
+        return FACE_FLOWS[name]
+    except KeyError:
+        raise ImproperlyConfigured(f"FACE_PROVIDER={name!r} is not one of {', '.join(sorted(FACE_FLOWS))}.") from None
+
 
 def face_provider() -> FaceProvider:
-    """The provider named by ``settings.FACE_PROVIDER`` (default ``local``)."""
+    """The upload provider named by ``settings.FACE_PROVIDER`` (default ``local``)."""
     name = getattr(settings, "FACE_PROVIDER", "local")
+    if FACE_FLOWS.get(name) == "redirect":
+        raise ImproperlyConfigured(
+            f"FACE_PROVIDER={name!r} works by redirect, not by upload: check face_flow() and send the person "
+            "to /face/vendor/start/ (accounts.face_vendor) instead of calling face_provider()."
+        )
     try:
         return FACE_PROVIDERS[name]()
     except KeyError:
-        raise ImproperlyConfigured(
-            f"FACE_PROVIDER={name!r} is not one of {', '.join(sorted(FACE_PROVIDERS))}."
-        ) from None
+        raise ImproperlyConfigured(f"FACE_PROVIDER={name!r} is not one of {', '.join(sorted(FACE_FLOWS))}.") from None
 
 
 def face_verify(

@@ -322,3 +322,79 @@ class FaceVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.decision}"
+
+
+def _new_face_vendor_session_id():
+    """A random id for a vendor session (imported here so that this addition stays at the end of the file)."""
+    import uuid
+
+    return uuid.uuid4()
+
+
+class FaceVendorSession(models.Model):
+    """A face check at an outside vendor (R23, R40, R50, R52): started here, decided by the vendor's signed callback.
+
+    The vendor holds the picture; this row holds only who, why, the state and a link to the outcome. Each
+    callback carries a nonce that is stored here once (unique), and a session is decided once: a replay
+    is refused by the database, not only by a check in Python.
+    """
+
+    class State(models.TextChoices):
+        STARTED = "started", _("started")
+        PASSED = "passed", _("passed")
+        FAILED = "failed", _("failed")
+        EXPIRED = "expired", _("expired")
+
+    # A random id: it is in the return address the vendor sends the person back to.
+    id = models.UUIDField(primary_key=True, default=_new_face_vendor_session_id, editable=False)
+    person = models.ForeignKey(
+        InsuredPerson, on_delete=models.PROTECT, related_name="face_vendor_sessions", verbose_name=_("insured person")
+    )
+    purpose = models.CharField(_("purpose"), max_length=40)
+    reference = models.CharField(_("reference"), max_length=64, blank=True)
+    vendor_session_id = models.CharField(_("vendor session"), max_length=64, unique=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.STARTED)
+    # Where the person goes after the result page: a path on this site, never another host.
+    return_url = models.CharField(_("return to"), max_length=300, default="/")
+    # The nonce of the callback that decided the session: unique, so a replayed callback cannot decide twice.
+    callback_nonce = models.CharField(_("callback nonce"), max_length=64, null=True, blank=True, unique=True)
+    verification = models.OneToOneField(
+        FaceVerification,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="vendor_session",
+        verbose_name=_("face verification"),
+    )
+    created_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("face verification at the vendor")
+        verbose_name_plural = _("face verifications at the vendor")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["person", "-created_at"], name="face_vendor_person_recent")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["started", "passed", "failed", "expired"]), name="face_vendor_state_known"
+            ),
+            # A local path: one slash, then not a second slash or a backslash (no //host, no /\host).
+            models.CheckConstraint(condition=Q(return_url__regex=r"^/([^/\\]|$)"), name="face_vendor_return_local"),
+            # Started: nothing decided yet. Passed or failed: an outcome and its nonce. Expired: no outcome.
+            models.CheckConstraint(
+                condition=(
+                    Q(state="started", decided_at__isnull=True, verification__isnull=True, callback_nonce__isnull=True)
+                    | Q(
+                        state__in=["passed", "failed"],
+                        decided_at__isnull=False,
+                        verification__isnull=False,
+                        callback_nonce__isnull=False,
+                    )
+                    | Q(state="expired", decided_at__isnull=False, verification__isnull=True)
+                ),
+                name="face_vendor_decided_consistently",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.state}"

@@ -1,7 +1,12 @@
-"""The portal's URLs plus ``/bench/bare/``: the same server and middleware, a view that does nothing."""
+"""The portal's URLs plus two baselines on the same server and middleware: ``/bench/bare/`` (a Django view
+that does nothing) and ``/bench/bare-api/`` (a DRF view that authenticates the token and parses a JSON body,
+as an API endpoint does, then does nothing)."""
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from portal.urls import handler404, handler500
 from portal.urls import urlpatterns as portal_urlpatterns
@@ -14,4 +19,17 @@ def bare(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
-urlpatterns = [path("bench/bare/", bare, name="bench_bare"), *portal_urlpatterns]
+class BareApi(APIView):
+    """The API baseline: token authentication, throttling, JSON parsing and rendering, no work of its own."""
+
+    schema = None  # a bench URL, never in the published schema
+
+    def post(self, request: Request) -> Response:
+        return Response({"ok": bool(request.data.get("token"))})
+
+
+urlpatterns = [
+    path("bench/bare/", bare, name="bench_bare"),
+    path("bench/bare-api/", BareApi.as_view(), name="bench_bare_api"),
+    *portal_urlpatterns,
+]

@@ -21,14 +21,16 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import person_required, role_required
-from accounts.face import face_attempts_left, face_message, face_provider, face_verify
+from accounts.face import face_attempts_left, face_flow, face_message, face_provider, face_verify
 from accounts.masking import mask_name
 from accounts.models import FaceVerification, InsuredPerson, User
+from accounts.selectors import face_verification_latest
 from family.documents import DocumentRefused, document_attach, document_open_for
 from family.eligibility import Decision, Reason, relation_label
 from family.forms import (
@@ -742,6 +744,8 @@ def binding_consent(request: HttpRequest, pk: int) -> HttpResponse:
     reference = str(binding.pk)
     attempts_left = face_attempts_left(person=confirmer, purpose=FACE_PURPOSE, reference=reference)
     waiting = binding.state == BindingState.AWAITING_FACE
+    if face_flow() == "redirect":
+        return _binding_consent_by_vendor(request, binding, confirmer, reference, waiting, attempts_left)
     form = ConsentForm(request.POST or None, request.FILES or None)
     result = None
     if request.method == "POST" and waiting and attempts_left > 0 and form.is_valid():
@@ -771,6 +775,44 @@ def binding_consent(request: HttpRequest, pk: int) -> HttpResponse:
             "attempts_left": attempts_left,
             "failure": result,
             "provider": face_provider(),
+        },
+    )
+
+
+def _binding_consent_by_vendor(request, binding, confirmer, reference, waiting, attempts_left) -> HttpResponse:
+    """The vendor's redirect flow (accounts.face.face_flow): link out, and on return act on its fresh outcome."""
+    vendor_url = (
+        reverse("face_vendor_start")
+        + "?"
+        + urlencode({"purpose": FACE_PURPOSE, "reference": reference, "next": request.get_full_path()})
+    )
+    failure = None
+    latest = face_verification_latest(person=confirmer, purpose=FACE_PURPOSE, reference=reference)
+    if waiting and latest is not None:
+        if latest.decision == FaceVerification.Decision.PASSED:
+            try:
+                binding = binding_face_verified(
+                    binding_id=binding.pk, person=confirmer, passed=True, actor=request.user
+                )
+            except InvalidTransition as error:
+                messages.error(request, error.title)
+            else:
+                if binding.state == BindingState.ACTIVE:
+                    messages.success(request, _("Family sharing is active."))
+                return redirect("binding_consent", pk=binding.pk)
+        else:
+            failure = face_message(latest.detail)
+    return render(
+        request,
+        "family/consent.html",
+        {
+            "binding": binding,
+            "form": None,
+            "vendor_url": vendor_url,
+            "waiting": waiting,
+            "attempts_left": attempts_left,
+            "failure": failure,
+            "provider": None,
         },
     )
 

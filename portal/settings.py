@@ -148,6 +148,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     "bindings-expire-awaiting-face": {"task": "family.tasks.bindings_expire_awaiting_face", "schedule": 15 * 60},
     "bindings-sweep-stuck": {"task": "family.tasks.bindings_sweep_stuck", "schedule": 5 * 60},
+    "cards-qr-tokens-purge": {"task": "cards.tasks.qr_tokens_purge", "schedule": 60 * 60},
     "review-release-idle-claims": {"task": "family.tasks.review_release_idle_claims", "schedule": 5 * 60},
     "bindings-daily-authorizations": {
         "task": "family.tasks.bindings_daily_authorizations",
@@ -174,6 +175,18 @@ FAMILY_CHECKS_PER_DAY = env.int("FAMILY_CHECKS_PER_DAY", default=30)
 REVIEW_CLAIM_IDLE_MINUTES = env.int("REVIEW_CLAIM_IDLE_MINUTES", default=15)
 # Face verification provider (R23, R40): "local" checks that one frontal face is present; a vendor adapter plugs in.
 FACE_PROVIDER = env.str("FACE_PROVIDER", default="local")
+# Face verification by a vendor (R23, R40): start a session over HTTP, then an HMAC-signed callback.
+FACE_VENDOR_BASE_URL = env.str("FACE_VENDOR_BASE_URL", default="")
+FACE_VENDOR_APP_ID = env.str("FACE_VENDOR_APP_ID", default="")
+FACE_VENDOR_SECRET = env.str("FACE_VENDOR_SECRET", default="")
+FACE_VENDOR_CALLBACK_MAX_AGE_SECONDS = env.int("FACE_VENDOR_CALLBACK_MAX_AGE_SECONDS", default=300)
+# E-card (R41, R42, R43): password lock, QR lifetime, relatives in the family card service.
+CARD_PASSWORD_MAX_ATTEMPTS = env.int("CARD_PASSWORD_MAX_ATTEMPTS", default=5)
+CARD_PASSWORD_LOCK_MINUTES = env.int("CARD_PASSWORD_LOCK_MINUTES", default=30)
+CARD_QR_TTL_SECONDS = env.int("CARD_QR_TTL_SECONDS", default=60)
+FAMILY_CARD_MAX_RELATIVES = env.int("FAMILY_CARD_MAX_RELATIVES", default=8)
+# A face check counts for a card step only this many minutes after it was made.
+CARD_FACE_VALID_MINUTES = env.int("CARD_FACE_VALID_MINUTES", default=10)
 # Uploaded documents (R24): per-file limits.
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
 DOCUMENT_MAX_PIXELS = env.int("DOCUMENT_MAX_PIXELS", default=40_000_000)

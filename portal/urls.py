@@ -17,6 +17,7 @@ api_v1 = [
     path("me/", MeApi.as_view(), name="api_me"),
     path("eligibility/", EligibilityApi.as_view(), name="api_eligibility"),
     path("", include("family.api_urls")),
+    path("cards/", include("cards.api_urls")),
 ]
 
 urlpatterns = [
@@ -25,6 +26,8 @@ urlpatterns = [
     path("favicon.ico", views.favicon),
     path("", include("accounts.urls")),
     path("family/", include("family.urls")),
+    path("card/", include("cards.urls")),
+    path("face/", include("accounts.face_urls")),
     path("staff/review/", include("family.staff_urls")),
     path("staff/audit/", include("accounts.staff_urls")),
     path("accounts/", include("allauth.urls")),

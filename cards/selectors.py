@@ -1,0 +1,121 @@
+"""Reads of the e-card: a person's card, the family card links they manage, who may pay for them (R33)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from accounts.identity import age_on
+from accounts.models import InsuredPerson, PersonalAccount
+from cards import rules
+from cards.models import FAMILY_CARD_OPEN_STATES, ECard, FamilyCardLink, FamilyCardLinkState
+from family.models import Binding, BindingState
+from family.selectors import policy_in_force
+
+# R23: the age from which a person acts for themselves, when no policy version says otherwise.
+DEFAULT_FACE_AGE = 16
+
+
+def card_for_person(*, person: InsuredPerson) -> ECard | None:
+    """R40: the person's e-card (claimed or being claimed), or None (one query)."""
+    return ECard.objects.select_related("issuing_region", "person").filter(person=person).first()
+
+
+# Ended links shown in a person's family card history.
+FAMILY_CARD_HISTORY_LIMIT = 20
+
+
+def family_card_links_for(*, person: InsuredPerson) -> list[FamilyCardLink]:
+    """R43: the family card links of ``person``: those they manage and those managing their card (two queries).
+
+    Open links (pending, active) come first, oldest first, then the latest ended ones. The persons are
+    loaded with each link; pages and answers show them masked (``relative.masked_name``,
+    ``relative.masked_id_number``, R4), and each link carries ``relative_card_state`` (None without a card).
+    """
+    either_side = Q(manager=person) | Q(relative=person)
+    base = FamilyCardLink.objects.filter(either_side).select_related("manager", "relative", "relative__ecard")
+    links = list(base.filter(state__in=FAMILY_CARD_OPEN_STATES).order_by("created_at", "pk"))
+    links += list(base.filter(state=FamilyCardLinkState.ENDED).order_by("-ended_at", "-pk")[:FAMILY_CARD_HISTORY_LIMIT])
+    for link in links:
+        card = getattr(link.relative, "ecard", None)
+        link.relative_card_state = card.state if card is not None else None
+    return links
+
+
+def family_card_link_active(*, manager: InsuredPerson | int | None, relative: InsuredPerson | int) -> bool:
+    """R43: whether ``manager`` holds an active family card link to ``relative``."""
+    if manager is None:
+        return False
+    return FamilyCardLink.objects.filter(manager=manager, relative=relative, state=FamilyCardLinkState.ACTIVE).exists()
+
+
+def face_age_for(*, region_code: str, on_date: dt.date) -> int:
+    """R23: the age from which a person confirms with their own face, by the policy in force (default 16)."""
+    policy = policy_in_force(region_code=region_code, on_date=on_date)
+    return policy.face_age if policy is not None else DEFAULT_FACE_AGE
+
+
+def person_is_child(*, person: InsuredPerson, region_code: str, on_date: dt.date) -> bool:
+    """R23/R42: under the face age on ``on_date`` (full years; 29 February counts as 28 February)."""
+    return age_on(person.birth_date, on_date) < face_age_for(region_code=region_code, on_date=on_date)
+
+
+@dataclass(frozen=True)
+class Payer:
+    """One account that may pay for a patient (R33): their own, or the owner of an active binding."""
+
+    kind: str  # "own" or "binding"
+    person: InsuredPerson
+    binding_id: int | None = None
+    relationship: str = ""
+    since: dt.datetime | None = None
+
+
+def _binding_in_force(on_date: dt.date) -> Q:
+    # R27: an authorization period, where the owner chose one, covers the day.
+    return (Q(authorized_from__isnull=True) | Q(authorized_from__lte=on_date)) & (
+        Q(authorized_until__isnull=True) | Q(authorized_until__gte=on_date)
+    )
+
+
+def _has_account(person: InsuredPerson) -> bool:
+    """Whether the person has a personal account; no query when it was loaded with the person."""
+    try:
+        return person.account is not None
+    except PersonalAccount.DoesNotExist:
+        return False
+
+
+def payers_for_person(*, person: InsuredPerson, on_date: dt.date) -> list[Payer]:
+    """R33: who may pay for ``person`` on ``on_date``: own personal account first (an employee who has
+    one), then the owners of active bindings, oldest binding first (two queries; one when the person
+    was loaded with ``select_related("account")``).
+
+    Only bindings give a right to spend (R43): a family card manager is never a payer as such.
+    """
+    own = None
+    if person.is_employee and _has_account(person):
+        own = Payer(kind="own", person=person)
+    bindings = (
+        Binding.objects.filter(_binding_in_force(on_date), relative=person, state=BindingState.ACTIVE)
+        .select_related("owner")
+        .only("pk", "relationship", "activated_at", "created_at", "owner")
+        .order_by()  # R33's order is set below, by rules.payers
+    )
+    bound = [
+        (
+            binding.activated_at or binding.created_at,
+            binding.pk,
+            Payer(
+                kind="binding",
+                person=binding.owner,
+                binding_id=binding.pk,
+                relationship=binding.relationship,
+                since=binding.activated_at,
+            ),
+        )
+        for binding in bindings
+    ]
+    return rules.payers(own=own, bound_owners=bound)

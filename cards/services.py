@@ -1,0 +1,814 @@
+"""Writes of the e-card: the claim (R40), the card password (R41), dynamic QR codes (R42) and the family
+card service (亲情服务, R43).
+
+Every function takes keyword-only arguments and writes inside ``transaction.atomic``. Face checks are
+``accounts.models.FaceVerification`` rows made by ``accounts.face.face_verify``; a service accepts one
+only if it passed, is of the right person, was made for this purpose and this object (``reference``: the
+card's id for ``card_claim`` and ``card_password_reset``, the link's id for ``family_card_consent`` and
+``family_card_photo``), is fresh (``CARD_FACE_VALID_MINUTES``, default 10) and newer than what it
+confirms, so that one face check counts once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.core import signing
+from django.db import transaction
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from accounts.errors import FieldError
+from accounts.identity import normalize_id_number
+from accounts.masking import mask_id_number, mask_name
+from accounts.models import FaceVerification, Institution, InsuredPerson, Region, User
+from accounts.services import audit_record
+from cards import rules
+from cards.errors import CardLocked, CardPasswordRefused, CardRefused, FamilyCardRefused, QrRefused
+from cards.models import (
+    FAMILY_CARD_OPEN_STATES,
+    CardChannel,
+    CardState,
+    ECard,
+    FamilyCardLink,
+    FamilyCardLinkState,
+    FamilyCardVerifiedBy,
+    QrToken,
+)
+from cards.qr import qr_svg
+from cards.selectors import family_card_link_active, payers_for_person, person_is_child
+from family.models import Binding, BindingState, Relation
+
+__all__ = [
+    "QR_SALT",
+    "CardLocked",
+    "CardPasswordRefused",
+    "CardRefused",
+    "FamilyCardRefused",
+    "PayerView",
+    "QrRefused",
+    "QrVerification",
+    "card_accept_agreement",
+    "card_change_password",
+    "card_check_password",
+    "card_claim_for_child",
+    "card_claim_start",
+    "card_face_passed",
+    "card_password_attempts_left",
+    "card_reset_password",
+    "card_set_password",
+    "family_card_add",
+    "family_card_confirm",
+    "family_card_end",
+    "password_problem_message",
+    "qr_issue",
+    "qr_svg",
+    "qr_token_sign",
+    "qr_tokens_purge",
+    "qr_verify",
+]
+
+# R42: a salt of its own, so no other signed value of the portal can pass for a QR code.
+QR_SALT = "cards.qr.v1"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+# FaceVerification.purpose of each step.
+FACE_CARD_CLAIM = "card_claim"
+FACE_PASSWORD_RESET = "card_password_reset"  # noqa: S105 a purpose name, not a password
+FACE_FAMILY_CONSENT = "family_card_consent"
+FACE_FAMILY_PHOTO = "family_card_photo"
+
+
+def _max_attempts() -> int:
+    return getattr(settings, "CARD_PASSWORD_MAX_ATTEMPTS", 5)
+
+
+def _lock_minutes() -> int:
+    return getattr(settings, "CARD_PASSWORD_LOCK_MINUTES", 30)
+
+
+def _qr_ttl_seconds() -> int:
+    return getattr(settings, "CARD_QR_TTL_SECONDS", 60)
+
+
+def _face_valid_minutes() -> int:
+    return getattr(settings, "CARD_FACE_VALID_MINUTES", 10)
+
+
+def _family_card_max() -> int:
+    return getattr(settings, "FAMILY_CARD_MAX_RELATIVES", 8)
+
+
+def _login_of(person: InsuredPerson) -> User | None:
+    """The holder's own login, for the audit log of steps that have no user argument."""
+    return User.objects.filter(person=person).first()
+
+
+def _local(moment: dt.datetime) -> str:
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+# --- Claim (R40) ---
+
+
+def _locked_card(card: ECard) -> ECard:
+    return ECard.objects.select_for_update().select_related("person").get(pk=card.pk)
+
+
+def _refresh(target: ECard, source: ECard) -> ECard:
+    """Copy the saved state onto the caller's object too, so it never holds a stale card."""
+    for model_field in ECard._meta.concrete_fields:
+        setattr(target, model_field.attname, getattr(source, model_field.attname))
+    return source
+
+
+def _check_face(
+    verification: FaceVerification | None,
+    *,
+    persons: set[int | None],
+    purpose: str,
+    reference: str,
+    not_before: dt.datetime | None = None,
+) -> None:
+    """A face check counts if it passed, is of one of ``persons``, was made for ``purpose`` and for this object
+    (``reference``: the card's or the link's id), and is fresh and new enough."""
+    valid_from = timezone.now() - dt.timedelta(minutes=_face_valid_minutes())
+    ok = (
+        verification is not None
+        and verification.pk is not None
+        and verification.decision == FaceVerification.Decision.PASSED
+        and verification.person_id in persons - {None}
+        and verification.purpose == purpose
+        and verification.reference == reference
+        and verification.created_at >= valid_from
+        # Newer than what it confirms (the claim, the request, the password it replaces): each counts once.
+        and (not_before is None or verification.created_at > not_before)
+    )
+    if not ok:
+        raise CardRefused(
+            title=_("A new face verification is needed for this step."),
+            detail=_(
+                "The face verification is missing, did not pass, is of someone else, or is older than "
+                "%(minutes)d minutes. Please verify again."
+            )
+            % {"minutes": _face_valid_minutes()},
+            status=400,
+            code="face_verification_needed",
+            errors=[FieldError("verification", _("Verify your face again."))],
+        )
+
+
+def _claim_start(*, person: InsuredPerson, region_code: str, channel: str, guardian: InsuredPerson | None) -> ECard:
+    if channel not in CardChannel.values:
+        raise CardRefused(
+            title=_("Unknown channel."),
+            code="unknown_channel",
+            errors=[FieldError("channel", _("Choose portal, alipay, wechat or bank."))],
+        )
+    region = Region.objects.filter(code=(region_code or "").strip()).first()
+    if region is None:
+        raise CardRefused(
+            title=_("There is no pooling region with this code."),
+            code="unknown_region",
+            errors=[FieldError("region_code", _("Choose the region where your card was issued."))],
+        )
+    with transaction.atomic():
+        # The person's row serialises two claims of one person (R40: one card, claimed once).
+        InsuredPerson.objects.select_for_update().get(pk=person.pk)
+        card = ECard.objects.select_for_update().filter(person=person).first()
+        if card is None:
+            card = ECard.objects.create(person=person, issuing_region=region, channel=channel, guardian=guardian)
+            audit_record(
+                actor=_login_of(guardian or person),
+                action="card.claim_started",
+                target=person,
+                detail={"card": card.pk, "region": region.code, "channel": channel, "for_child": guardian is not None},
+            )
+            return card
+        if card.state != CardState.PENDING:
+            # R40: claiming again shows the existing card.
+            return card
+        # Resume the claim; the region and channel are those chosen now.
+        changed = ["issuing_region", "channel", "updated_at"]
+        card.issuing_region = region
+        card.channel = channel
+        if card.guardian_id != (guardian.pk if guardian else None):
+            # Someone else carries on: their face is needed, not the earlier one's.
+            card.guardian = guardian
+            card.face_verified_at = None
+            card.face_verification = None
+            changed += ["guardian", "face_verified_at", "face_verification"]
+        card.save(update_fields=changed)
+    return card
+
+
+def card_claim_start(*, person: InsuredPerson, region_code: str, channel: str = CardChannel.PORTAL) -> ECard:
+    """R40 step 1: choose the issuing region. An active (or suspended) card is returned as it is; a claim
+    in progress is resumed; otherwise a pending card is created."""
+    return _claim_start(person=person, region_code=region_code, channel=channel, guardian=None)
+
+
+def card_accept_agreement(*, card: ECard) -> ECard:
+    """R40 step 2: the user agreement is accepted (the first acceptance is kept; a claimed card is unchanged)."""
+    with transaction.atomic():
+        locked = _locked_card(card)
+        if locked.state == CardState.PENDING and locked.agreement_accepted_at is None:
+            locked.agreement_accepted_at = timezone.now()
+            locked.save(update_fields=["agreement_accepted_at", "updated_at"])
+    return _refresh(card, locked)
+
+
+def _require_pending(card: ECard) -> None:
+    if card.state != CardState.PENDING:
+        raise CardRefused(
+            title=_("This card is claimed already."),
+            detail=_("To change its password, use “change password” or “forgot password”."),
+            status=409,
+            code="card_claimed",
+        )
+
+
+def _require_guardian_link(card: ECard) -> None:
+    """R43: a card claimed for a child stays the manager's to finish only while the link is active."""
+    if card.guardian_id and not family_card_link_active(manager=card.guardian_id, relative=card.person_id):
+        raise CardRefused(
+            title=_("You no longer manage this relative's card (family card service)."),
+            status=403,
+            code="not_managed",
+        )
+
+
+def card_face_passed(*, card: ECard, verification: FaceVerification) -> ECard:
+    """R40 step 3: a passed face verification (purpose ``card_claim``) of the holder — or, for a child's card,
+    of the manager who claims it (R43) — made after the claim started and within the last few minutes."""
+    with transaction.atomic():
+        locked = _locked_card(card)
+        _require_pending(locked)
+        if locked.agreement_accepted_at is None:
+            raise CardRefused(title=_("Accept the user agreement first."), status=409, code="agreement_needed")
+        _require_guardian_link(locked)
+        _check_face(
+            verification,
+            persons={locked.guardian_id or locked.person_id},
+            purpose=FACE_CARD_CLAIM,
+            reference=str(locked.pk),
+            not_before=locked.created_at,
+        )
+        locked.face_verified_at = timezone.now()
+        locked.face_verification = verification
+        locked.save(update_fields=["face_verified_at", "face_verification", "updated_at"])
+    return _refresh(card, locked)
+
+
+def password_problem_message(code: str) -> str:
+    """R41: the words for a code of ``cards.rules.password_problems``, in the user's language."""
+    messages = {
+        "not_six_digits": _("The card password is exactly 6 digits (0–9)."),
+        "all_same": _("Six equal digits are too easy to guess."),
+        "ascending": _("Digits in a rising run (like 123456) are too easy to guess."),
+        "descending": _("Digits in a falling run (like 654321) are too easy to guess."),
+        "birth_date": _("Your birth date, in any order, is too easy to guess."),
+        "id_number": _("The last 6 characters of your ID number are too easy to guess."),
+        "common": _("This is one of the most used passwords (or a repeated pattern like 121212)."),
+    }
+    return messages.get(code, _("This password is too easy to guess."))
+
+
+def _refuse_trivial(password: str, person: InsuredPerson, field_name: str) -> None:
+    """R41: refuse a trivial password with every reason, before anything is written."""
+    problems = rules.password_problems(password, birth_date=person.birth_date, id_number=person.id_number)
+    if problems:
+        raise CardPasswordRefused(
+            title=_("Choose a password that is harder to guess."),
+            detail=" ".join(password_problem_message(code) for code in problems),
+            status=400,
+            code="password_refused",
+            errors=[FieldError(field_name, password_problem_message(code)) for code in problems],
+            problems=problems,
+        )
+
+
+def _store_password(card: ECard, password: str, now: dt.datetime) -> list[str]:
+    # R41: only the hasher's output is kept; the digits never reach the database or the log.
+    card.password = make_password(password)
+    card.password_set_at = now
+    card.failed_attempts = 0
+    card.locked_until = None
+    return ["password", "password_set_at", "failed_attempts", "locked_until", "updated_at"]
+
+
+def card_set_password(*, card: ECard, password: str) -> ECard:
+    """R40 step 4, R41: set the 6-digit password (trivial ones refused) and activate the card."""
+    with transaction.atomic():
+        locked = _locked_card(card)
+        _require_pending(locked)
+        if locked.agreement_accepted_at is None or locked.face_verified_at is None:
+            raise CardRefused(
+                title=_("Accept the user agreement and verify your face before setting the password."),
+                status=409,
+                code="claim_incomplete",
+            )
+        _require_guardian_link(locked)
+        _refuse_trivial(password, locked.person, "password")
+        now = timezone.now()
+        changed = _store_password(locked, password, now)
+        locked.state = CardState.ACTIVE
+        locked.claimed_at = now
+        locked.save(update_fields=[*changed, "state", "claimed_at"])
+        audit_record(
+            actor=_login_of(locked.guardian or locked.person),
+            action="card.claimed",
+            target=locked.person,
+            detail={"card": locked.pk, "region": locked.issuing_region_id, "channel": locked.channel},
+        )
+    return _refresh(card, locked)
+
+
+def card_password_attempts_left(*, card: ECard) -> int:
+    """R41: wrong passwords left before the lock (0 while locked)."""
+    if rules.is_locked(locked_until=card.locked_until, now=timezone.now()):
+        return 0
+    used = card.failed_attempts if card.locked_until is None else 0
+    return max(0, _max_attempts() - used)
+
+
+def _card_locked_error(locked_until: dt.datetime) -> CardLocked:
+    return CardLocked(
+        title=_("The card password is locked after too many wrong tries."),
+        detail=_("Try again after %(time)s, or reset the password with a face verification.")
+        % {"time": _local(locked_until)},
+        status=423,
+        code="card_locked",
+        locked_until=locked_until,
+    )
+
+
+def card_check_password(*, card: ECard, password: str) -> bool:
+    """R41: whether ``password`` is the card's. Wrong ones are counted in the database (so across sessions
+    and devices, and concurrent guesses all count); at the limit the card locks; while locked every try is
+    refused with ``CardLocked`` saying until when; a right one resets the count.
+
+    Commits its own transaction: a caller must not roll it back (a refused guess has to stay counted).
+    """
+    with transaction.atomic():
+        locked = _locked_card(card)
+        if locked.state != CardState.ACTIVE or not locked.password:
+            raise CardRefused(title=_("This card is not active."), status=409, code="card_not_active")
+        now = timezone.now()
+        if rules.is_locked(locked_until=locked.locked_until, now=now):
+            _refresh(card, locked)
+            raise _card_locked_error(locked.locked_until)
+        if locked.locked_until is not None:
+            # The lock has run out: a fresh count starts.
+            locked.failed_attempts, locked.locked_until = 0, None
+        if check_password(password, locked.password):
+            right = True
+            locked.failed_attempts, locked.locked_until = 0, None
+        else:
+            right = False
+            locked.failed_attempts, locked.locked_until = rules.lock_after_failure(
+                failed_attempts=locked.failed_attempts,
+                now=now,
+                max_attempts=_max_attempts(),
+                lock_minutes=_lock_minutes(),
+            )
+            if locked.locked_until is not None:
+                audit_record(
+                    actor=None,
+                    action="card.password_locked",
+                    target=locked.person,
+                    detail={"card": locked.pk, "until": locked.locked_until.isoformat()},
+                )
+        locked.save(update_fields=["failed_attempts", "locked_until", "updated_at"])
+    _refresh(card, locked)
+    return right
+
+
+def card_change_password(*, card: ECard, old_password: str, new_password: str) -> ECard:
+    """R41: change the password knowing the old one. A wrong old one counts as a wrong try (and may lock).
+
+    The check commits first (its count must survive the refusal), then the change in its own transaction.
+    """
+    _refuse_trivial(new_password, card.person, "new_password")
+    if not card_check_password(card=card, password=old_password):
+        left = card_password_attempts_left(card=card)
+        if left == 0:
+            raise _card_locked_error(card.locked_until)
+        message = ngettext(
+            "The current password is wrong. %(count)d try left before the card locks.",
+            "The current password is wrong. %(count)d tries left before the card locks.",
+            left,
+        ) % {"count": left}
+        raise CardPasswordRefused(
+            title=_("The current password is wrong."),
+            detail=message,
+            status=400,
+            code="password_wrong",
+            errors=[FieldError("old_password", message)],
+            problems=["wrong"],
+        )
+    with transaction.atomic():
+        locked = _locked_card(card)
+        locked.save(update_fields=_store_password(locked, new_password, timezone.now()))
+        audit_record(actor=_login_of(locked.person), action="card.password_changed", target=locked.person)
+    return _refresh(card, locked)
+
+
+def card_reset_password(*, card: ECard, verification: FaceVerification, new_password: str) -> ECard:
+    """R41: forgot the password: a passed face verification (purpose ``card_password_reset``) of the holder
+    (or of a child's manager) from the last 10 minutes sets a new one and lifts the lock.
+
+    A verification counts once: it must be newer than the password it replaces.
+    """
+    with transaction.atomic():
+        locked = _locked_card(card)
+        if locked.state != CardState.ACTIVE:
+            raise CardRefused(title=_("This card is not active."), status=409, code="card_not_active")
+        _require_guardian_link(locked)
+        _check_face(
+            verification,
+            persons={locked.person_id, locked.guardian_id},
+            purpose=FACE_PASSWORD_RESET,
+            reference=str(locked.pk),
+            not_before=locked.password_set_at,
+        )
+        _refuse_trivial(new_password, locked.person, "new_password")
+        locked.save(update_fields=_store_password(locked, new_password, timezone.now()))
+        audit_record(
+            actor=_login_of(verification.person),
+            action="card.password_reset",
+            target=locked.person,
+            detail={"card": locked.pk, "verification": verification.pk},
+        )
+    return _refresh(card, locked)
+
+
+# --- Dynamic QR codes (R42) ---
+
+
+def _to_ms(moment: dt.datetime) -> int:
+    return (moment - EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def _from_ms(value: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(milliseconds=value)
+
+
+def _may_show(card: ECard, viewer: User) -> bool:
+    """R42/R43: the holder; a manager with an active link; the owner of an active binding of a child."""
+    person_id = getattr(viewer, "person_id", None)
+    if not person_id:
+        return False
+    is_holder = person_id == card.person_id
+    manages = not is_holder and family_card_link_active(manager=person_id, relative=card.person_id)
+    owns = (
+        not (is_holder or manages)
+        and Binding.objects.filter(owner_id=person_id, relative_id=card.person_id, state=BindingState.ACTIVE).exists()
+    )
+    child = owns and person_is_child(
+        person=card.person, region_code=card.person.region_id, on_date=timezone.localdate()
+    )
+    return rules.may_show_code(
+        is_holder=is_holder, manages_holder=manages, owns_binding_of_holder=owns, holder_is_child=child
+    )
+
+
+def qr_token_sign(*, row: QrToken) -> str:
+    """R42: the signed code of a QR row: nonce, card, holder, issuing region, expiry (ms since the epoch)."""
+    payload = {"n": row.nonce, "c": row.card_id, "h": row.holder_id, "r": row.region_code, "e": _to_ms(row.expires_at)}
+    return signing.dumps(payload, salt=QR_SALT, compress=False)
+
+
+def qr_issue(*, card: ECard, viewer: User) -> tuple[str, QrToken]:
+    """R42: a fresh signed code of ``card``, valid ``CARD_QR_TTL_SECONDS`` and usable once.
+
+    The token (django.core.signing, salt ``QR_SALT``) carries nonce, card, holder, issuing region and
+    expiry; the row keeps the nonce and who showed it. It always names the holder, never the viewer.
+    """
+    with transaction.atomic():
+        card = ECard.objects.select_related("person").get(pk=card.pk)
+        if card.state != CardState.ACTIVE:
+            raise CardRefused(
+                title=_("This card is not active; it has no QR code."), status=409, code="card_not_active"
+            )
+        if not _may_show(card, viewer):
+            raise CardRefused(title=_("You may not show this card's code."), status=403, code="not_allowed")
+        now = timezone.now()
+        expires_at = now + dt.timedelta(seconds=_qr_ttl_seconds())
+        # Whole milliseconds, so the token's expiry and the row's are the same instant.
+        expires_at = expires_at.replace(microsecond=expires_at.microsecond // 1000 * 1000)
+        row = QrToken.objects.create(
+            nonce=secrets.token_urlsafe(16),
+            card=card,
+            holder_id=card.person_id,
+            shown_by=viewer,
+            region_code=card.issuing_region_id,
+            expires_at=expires_at,
+            created_at=now,
+        )
+        token = qr_token_sign(row=row)
+        if viewer.person_id != card.person_id:
+            # R43: showing a relative's code is done on their behalf; it is recorded.
+            audit_record(
+                actor=viewer, action="card.qr_shown_for_relative", target=card.person, detail={"card": card.pk}
+            )
+    return token, row
+
+
+@dataclass(frozen=True)
+class PayerView:
+    """One account that may pay (R33), as a verifier sees it: masked (R4)."""
+
+    kind: str  # "own" or "binding"
+    name: str
+    id_number: str
+    relationship: str = ""
+    relationship_label: str = ""
+
+
+@dataclass(frozen=True)
+class QrVerification:
+    """R42: a code accepted (and used up): whose card, its state, and who may pay, in R33 order."""
+
+    holder_name: str
+    holder_id_number: str
+    card_id: int
+    card_state: str
+    region_code: str
+    region_name: str
+    payers: list[PayerView]
+    reference: str  # the used code's nonce: what a payment that follows names
+    verified_at: dt.datetime
+
+
+def _refuse(code: str, status: int, title: str, detail: str = "") -> QrRefused:
+    return QrRefused(title=title, detail=detail, status=status, code=code)
+
+
+def _forged() -> QrRefused:
+    return _refuse(
+        "forged", 400, _("This is not a valid e-card code."), _("Ask the card holder to show the code again.")
+    )
+
+
+def _expired() -> QrRefused:
+    return _refuse(
+        "expired", 410, _("This code has expired."), _("Ask the card holder to refresh the code and scan it again.")
+    )
+
+
+def _replayed() -> QrRefused:
+    return _refuse(
+        "replayed",
+        409,
+        _("This code has been used already."),
+        _("Each code is used once. Ask the card holder to refresh it and scan the new one."),
+    )
+
+
+def _parse(token: str) -> dict:
+    try:
+        payload = signing.loads(token or "", salt=QR_SALT)
+    except (signing.BadSignature, ValueError, TypeError, UnicodeError):
+        raise _forged() from None
+    shape = {"n": str, "c": int, "h": int, "r": str, "e": int}
+    if not isinstance(payload, dict) or any(type(payload.get(key)) is not kind for key, kind in shape.items()):
+        raise _forged()
+    return payload
+
+
+def qr_verify(*, token: str, verifier: User) -> QrVerification:
+    """R42: accept a shown code once: refused if forged, expired, used already (replayed), from a card
+    issued in another province than the verifier's institution, or of a card that is not active.
+
+    Only a refusal that concerns the code itself uses it up; a foreign or inactive card leaves it unused.
+    The use is one conditional UPDATE, so of two simultaneous verifications exactly one gets through.
+    """
+    if verifier.role not in (User.Role.CLERK, User.Role.PARTNER):
+        raise _refuse("not_a_verifier", 403, _("Only clerks and partner systems verify e-card codes."))
+    payload = _parse(token)
+    now = timezone.now()
+    if now >= _from_ms(payload["e"]):
+        raise _expired()
+    # The holder's personal account comes along, so the payers need no query of their own for it.
+    found = ECard.objects.select_related("person", "person__account", "issuing_region").filter(pk=payload["c"])
+    card = next(iter(found.order_by()[:1]), None)
+    if card is None or card.person_id != payload["h"] or card.issuing_region_id != payload["r"]:
+        raise _forged()
+    verifier_province = (
+        next(
+            iter(Institution.objects.filter(pk=verifier.institution_id).values_list("region__province", flat=True)),
+            None,
+        )
+        if verifier.institution_id
+        else None
+    )
+    if rules.is_foreign_province(verifier_province=verifier_province, card_province=card.issuing_region.province):
+        raise _refuse(
+            "foreign_region",
+            403,
+            _("This card was issued in another province."),
+            _(
+                "The card was issued by %(region)s (province %(card_province)s); your institution is in province "
+                "%(province)s, which does not accept cards of other provinces."
+            )
+            % {
+                "region": card.issuing_region.name,
+                "card_province": card.issuing_region.province,
+                "province": verifier_province,
+            },
+        )
+    if card.state != CardState.ACTIVE:
+        raise _refuse(
+            "card_not_active",
+            409,
+            _("This card is not active."),
+            _("The card is %(state)s.") % {"state": card.get_state_display()},
+        )
+    with transaction.atomic():
+        used = QrToken.objects.filter(
+            nonce=payload["n"], card_id=card.pk, holder_id=card.person_id, used_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now, used_by=verifier)
+        if used != 1:
+            row = QrToken.objects.filter(nonce=payload["n"]).only("card_id", "used_at", "expires_at").first()
+            if row is None or row.card_id != card.pk:
+                raise _forged()
+            if row.used_at is not None:
+                raise _replayed()
+            raise _expired()
+        payer_rows = payers_for_person(person=card.person, on_date=timezone.localdate(now))
+        audit_record(
+            actor=verifier,
+            action="card.qr_verified",
+            target=card.person,
+            detail={"card": card.pk, "reference": payload["n"]},
+        )
+    relation_labels = dict(Relation.choices)
+    return QrVerification(
+        holder_name=mask_name(card.person.name),
+        holder_id_number=mask_id_number(card.person.id_number),
+        card_id=card.pk,
+        card_state=card.state,
+        region_code=card.issuing_region_id,
+        region_name=card.issuing_region.name,
+        payers=[
+            PayerView(
+                kind=payer.kind,
+                name=mask_name(payer.person.name),
+                id_number=mask_id_number(payer.person.id_number),
+                relationship=payer.relationship,
+                relationship_label=str(relation_labels.get(payer.relationship, "")),
+            )
+            for payer in payer_rows
+        ],
+        reference=payload["n"],
+        verified_at=now,
+    )
+
+
+def qr_tokens_purge(*, now: dt.datetime, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:
+    """Delete unused codes that expired more than ``older_than`` ago; used ones stay as the record of use."""
+    deleted, _by_model = QrToken.objects.filter(used_at__isnull=True, expires_at__lt=now - older_than).delete()
+    return deleted
+
+
+# --- Family card service (亲情服务, R43) ---
+
+
+def _family_card_refused(title: str, *, code: str, status: int = 400, errors=None) -> FamilyCardRefused:
+    return FamilyCardRefused(title=title, code=code, status=status, errors=errors or [])
+
+
+def family_card_add(
+    *, manager: InsuredPerson, relative_id_number: str, relative_name: str, relationship: str, user: User
+) -> FamilyCardLink:
+    """R43: ask to manage a relative's e-card (pending until confirmed). At most ``FAMILY_CARD_MAX_RELATIVES``
+    open links; the relative must be an insured person with this name (refused without saying whether the
+    ID number exists). It gives no right to spend from anyone's account."""
+    if user.person_id != manager.pk:
+        raise _family_card_refused(
+            _("Only the manager can add relatives to their own family card service."), code="not_manager", status=403
+        )
+    if relationship not in Relation.values:
+        raise _family_card_refused(
+            _("Unknown relationship."),
+            code="relationship",
+            errors=[FieldError("relationship", _("Choose spouse, parent, child, sibling, grandparent or grandchild."))],
+        )
+    relative = InsuredPerson.objects.filter(id_number=normalize_id_number(relative_id_number)).first()
+    if relative is None or relative.name.strip() != " ".join((relative_name or "").split()):
+        # The same words as a binding's (R11): whether the ID number exists is not told.
+        raise _family_card_refused(
+            _("No insured person matches this name and ID number (R11). Check both as on the ID card."),
+            code="relative_not_found",
+            errors=[FieldError("relative_id_number", _("No insured person matches this name and ID number."))],
+        )
+    if relative.pk == manager.pk:
+        raise _family_card_refused(
+            _("You cannot add yourself."),
+            code="self",
+            errors=[FieldError("relative_id_number", _("This is your own ID number."))],
+        )
+    limit = _family_card_max()
+    with transaction.atomic():
+        # The manager's row serialises this manager's additions: the limit holds under concurrency.
+        InsuredPerson.objects.select_for_update().get(pk=manager.pk)
+        open_links = FamilyCardLink.objects.filter(manager=manager, state__in=FAMILY_CARD_OPEN_STATES)
+        if open_links.filter(relative=relative).exists():
+            raise _family_card_refused(
+                _("This relative is in your family card service already."), code="duplicate", status=409
+            )
+        if open_links.count() >= limit:
+            raise _family_card_refused(
+                ngettext(
+                    "The family card service manages at most %(limit)d relative; end one to add another.",
+                    "The family card service manages at most %(limit)d relatives; end one to add another.",
+                    limit,
+                )
+                % {"limit": limit},
+                code="limit",
+                status=409,
+            )
+        link = FamilyCardLink.objects.create(
+            manager=manager, relative=relative, relationship=relationship, created_by=user
+        )
+        audit_record(actor=user, action="family_card.added", target=relative, detail={"link": link.pk})
+    return link
+
+
+def family_card_confirm(*, link_id: int, verification: FaceVerification) -> FamilyCardLink:
+    """R43/R23: confirm a pending link: 16 or over, the relative's own passed face verification (purpose
+    ``family_card_consent``); under 16, a passed local check of a frontal photo of the child (purpose
+    ``family_card_photo``) that the manager submitted. Either must be newer than the request."""
+    with transaction.atomic():
+        link = FamilyCardLink.objects.select_for_update().select_related("manager", "relative").get(pk=link_id)
+        if link.state != FamilyCardLinkState.PENDING:
+            raise _family_card_refused(
+                _("This family card request is not waiting for confirmation."), code="not_pending", status=409
+            )
+        child = person_is_child(person=link.relative, region_code=link.manager.region_id, on_date=timezone.localdate())
+        purpose, verified_by = (
+            (FACE_FAMILY_PHOTO, FamilyCardVerifiedBy.PHOTO)
+            if child
+            else (FACE_FAMILY_CONSENT, FamilyCardVerifiedBy.FACE)
+        )
+        _check_face(
+            verification,
+            persons={link.relative_id},
+            purpose=purpose,
+            reference=str(link.pk),
+            not_before=link.created_at,
+        )
+        link.state = FamilyCardLinkState.ACTIVE
+        link.verified_by = verified_by
+        link.verification = verification
+        link.activated_at = timezone.now()
+        link.save(update_fields=["state", "verified_by", "verification", "activated_at"])
+        audit_record(
+            actor=_login_of(link.manager),
+            action="family_card.confirmed",
+            target=link.relative,
+            detail={"link": link.pk, "verified_by": verified_by},
+        )
+    return link
+
+
+def family_card_end(*, link_id: int, user: User) -> FamilyCardLink:
+    """R43: the manager stops managing, or the relative withdraws; at once."""
+    with transaction.atomic():
+        link = FamilyCardLink.objects.select_for_update().select_related("relative").get(pk=link_id)
+        if user.person_id not in (link.manager_id, link.relative_id):
+            raise _family_card_refused(
+                _("Only the manager or the relative can end this."), code="not_a_party", status=403
+            )
+        if link.state not in FAMILY_CARD_OPEN_STATES:
+            raise _family_card_refused(_("This family card link has ended already."), code="ended", status=409)
+        link.state = FamilyCardLinkState.ENDED
+        link.ended_at = timezone.now()
+        link.ended_by = user
+        link.save(update_fields=["state", "ended_at", "ended_by"])
+        audit_record(actor=user, action="family_card.ended", target=link.relative, detail={"link": link.pk})
+    return link
+
+
+def card_claim_for_child(*, manager_user: User, child: InsuredPerson, region_code: str) -> ECard:
+    """R43: a manager with an active family card link to a child under 16 claims the child's card; the
+    manager then accepts the agreement, verifies their own face and sets the password."""
+    manager = manager_user.person
+    if manager is None or not family_card_link_active(manager=manager, relative=child):
+        raise CardRefused(
+            title=_("Add this relative to your family card service first."), status=403, code="not_managed"
+        )
+    if not person_is_child(person=child, region_code=manager.region_id, on_date=timezone.localdate()):
+        raise CardRefused(
+            title=_("From 16, a person claims their own card."),
+            detail=_("Ask your relative to claim the card with their own face verification."),
+            status=409,
+            code="not_a_child",
+        )
+    return _claim_start(person=child, region_code=region_code, channel=CardChannel.PORTAL, guardian=manager)

@@ -1,0 +1,15 @@
+"""Celery tasks of the e-card: thin and idempotent."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+from cards import services
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def qr_tokens_purge() -> int:
+    """Beat, hourly: unused QR codes expired more than a day ago are deleted (used ones are kept)."""
+    return services.qr_tokens_purge(now=timezone.now())
