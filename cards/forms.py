@@ -13,7 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import IdNumberField
 from accounts.models import Region
-from family.forms import FACE_PHOTO_MAX_BYTES, relationship_field
+from cards.models import FamilyCardDocumentKind
+from family.forms import DOCUMENT_ACCEPT, FACE_PHOTO_MAX_BYTES, RadioChoices, relationship_field
 
 SIX_DIGITS = re.compile(r"^[0-9]{6}$")
 
@@ -171,6 +172,29 @@ class FamilyCardAddForm(forms.Form):
     )
     relative_id_number = IdNumberField(label=_("Your relative's ID number"))
     relationship = relationship_field()
+    # R20/R21: the page of the household register showing the relative, or a newborn's birth certificate.
+    document_kind = forms.ChoiceField(
+        label=_("Which document do you upload?"),
+        choices=FamilyCardDocumentKind.choices,
+        initial=FamilyCardDocumentKind.RELATIVE_HOUSEHOLD_REGISTER,
+        # Left unchosen, it is the household register page (the usual case).
+        required=False,
+        widget=RadioChoices,
+    )
+    file = forms.FileField(
+        label=_("Photo or PDF of the document"),
+        help_text=_(
+            "The household register page showing your relative; for a newborn without one, the birth medical "
+            "certificate. A JPEG, PNG, WebP or HEIC photo, or a PDF."
+        ),
+        # The content is checked by the service (family.documents): an empty file gets its message there.
+        allow_empty_file=True,
+        widget=forms.FileInput(attrs={"accept": DOCUMENT_ACCEPT}),
+        error_messages={"required": _("Choose a photo or PDF of the document.")},
+    )
 
     def clean_relative_name(self) -> str:
         return " ".join(self.cleaned_data["relative_name"].split())
+
+    def clean_document_kind(self) -> str:
+        return self.cleaned_data.get("document_kind") or FamilyCardDocumentKind.RELATIVE_HOUSEHOLD_REGISTER

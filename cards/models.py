@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -9,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from accounts.models import FaceVerification, InsuredPerson, Region, User
+from accounts.storage import private_storage
 from family.models import Relation
 
 
@@ -201,3 +204,45 @@ class FamilyCardLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.manager.masked_name} → {self.relative.masked_name} ({self.get_state_display()})"
+
+
+class FamilyCardDocumentKind(models.TextChoices):
+    """R43 follows R20/R21: the relative's household register page, or a newborn's birth medical certificate."""
+
+    RELATIVE_HOUSEHOLD_REGISTER = "relative_register", _("household register page of the relative")
+    BIRTH_CERTIFICATE = "birth_certificate", _("birth medical certificate")
+
+
+def family_card_document_path(document: FamilyCardDocument, filename: str) -> str:
+    # The citizen's file name never reaches the disk: only the extension we decided on.
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"family_cards/{document.link_id}/{uuid.uuid4().hex}.{extension}"
+
+
+class FamilyCardDocument(models.Model):
+    """A document of a family card link (R43 via R20/R21), checked by content, in private storage (R51)."""
+
+    link = models.ForeignKey(
+        FamilyCardLink, on_delete=models.PROTECT, related_name="documents", verbose_name=_("family card link")
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=FamilyCardDocumentKind.choices)
+    file = models.FileField(_("file"), storage=private_storage, upload_to=family_card_document_path, max_length=200)
+    content_type = models.CharField(_("content type"), max_length=50)
+    size = models.PositiveIntegerField(_("size in bytes"))
+    uploaded_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("uploaded by")
+    )
+    created_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("family card document")
+        verbose_name_plural = _("family card documents")
+        ordering = ["link", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=FamilyCardDocumentKind.values), name="familycarddocument_kind_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.link_id})"

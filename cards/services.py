@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core import signing
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -35,6 +37,8 @@ from cards.models import (
     CardChannel,
     CardState,
     ECard,
+    FamilyCardDocument,
+    FamilyCardDocumentKind,
     FamilyCardLink,
     FamilyCardLinkState,
     FamilyCardVerifiedBy,
@@ -42,6 +46,7 @@ from cards.models import (
 )
 from cards.qr import qr_svg
 from cards.selectors import family_card_link_active, payers_for_person, person_is_child
+from family.documents import DocumentRefused, StoredContent, document_max_bytes, read_document_content
 from family.models import Binding, BindingState, Relation
 
 __all__ = [
@@ -684,12 +689,40 @@ def _family_card_refused(title: str, *, code: str, status: int = 400, errors=Non
     return FamilyCardRefused(title=title, code=code, status=status, errors=errors or [])
 
 
+def _family_card_document_content(*, document: UploadedFile | None, document_kind: str) -> StoredContent | None:
+    """R43 via R20/R21: the uploaded document checked by content, exactly as a binding's (family.documents)."""
+    if document is None:
+        return None
+    if document_kind not in FamilyCardDocumentKind.values:
+        raise DocumentRefused(
+            title=_("Choose which document this is."),
+            errors=[FieldError("document_kind", _("Choose which document this is."))],
+            code="document_kind",
+        )
+    limit = document_max_bytes()
+    document.seek(0)
+    # The client's name and content type are never looked at: the content decides (limit + 1: too large shows).
+    return read_document_content(document.read(limit + 1))
+
+
 def family_card_add(
-    *, manager: InsuredPerson, relative_id_number: str, relative_name: str, relationship: str, user: User
+    *,
+    manager: InsuredPerson,
+    relative_id_number: str,
+    relative_name: str,
+    relationship: str,
+    user: User,
+    document: UploadedFile | None = None,
+    document_kind: str = FamilyCardDocumentKind.RELATIVE_HOUSEHOLD_REGISTER,
 ) -> FamilyCardLink:
     """R43: ask to manage a relative's e-card (pending until confirmed). At most ``FAMILY_CARD_MAX_RELATIVES``
     open links; the relative must be an insured person with this name (refused without saying whether the
-    ID number exists). It gives no right to spend from anyone's account."""
+    ID number exists). It gives no right to spend from anyone's account.
+
+    ``document`` (R20/R21: the relative's household register page, or a newborn's birth medical certificate)
+    is checked by ``family.documents.read_document_content`` and stored with the link, all or nothing: a
+    refused file (``DocumentRefused``, on the field ``file``) leaves no link and no file. A link without a
+    document cannot be confirmed (``family_card_confirm``)."""
     if user.person_id != manager.pk:
         raise _family_card_refused(
             _("Only the manager can add relatives to their own family card service."), code="not_manager", status=403
@@ -714,30 +747,55 @@ def family_card_add(
             code="self",
             errors=[FieldError("relative_id_number", _("This is your own ID number."))],
         )
+    # Decoded before the lock: a bad file is refused before anything is written.
+    content = _family_card_document_content(document=document, document_kind=document_kind)
     limit = _family_card_max()
-    with transaction.atomic():
-        # The manager's row serialises this manager's additions: the limit holds under concurrency.
-        InsuredPerson.objects.select_for_update().get(pk=manager.pk)
-        open_links = FamilyCardLink.objects.filter(manager=manager, state__in=FAMILY_CARD_OPEN_STATES)
-        if open_links.filter(relative=relative).exists():
-            raise _family_card_refused(
-                _("This relative is in your family card service already."), code="duplicate", status=409
-            )
-        if open_links.count() >= limit:
-            raise _family_card_refused(
-                ngettext(
-                    "The family card service manages at most %(limit)d relative; end one to add another.",
-                    "The family card service manages at most %(limit)d relatives; end one to add another.",
-                    limit,
+    stored: FamilyCardDocument | None = None
+    try:
+        with transaction.atomic():
+            # The manager's row serialises this manager's additions: the limit holds under concurrency.
+            InsuredPerson.objects.select_for_update().get(pk=manager.pk)
+            open_links = FamilyCardLink.objects.filter(manager=manager, state__in=FAMILY_CARD_OPEN_STATES)
+            if open_links.filter(relative=relative).exists():
+                raise _family_card_refused(
+                    _("This relative is in your family card service already."), code="duplicate", status=409
                 )
-                % {"limit": limit},
-                code="limit",
-                status=409,
+            if open_links.count() >= limit:
+                raise _family_card_refused(
+                    ngettext(
+                        "The family card service manages at most %(limit)d relative; end one to add another.",
+                        "The family card service manages at most %(limit)d relatives; end one to add another.",
+                        limit,
+                    )
+                    % {"limit": limit},
+                    code="limit",
+                    status=409,
+                )
+            link = FamilyCardLink.objects.create(
+                manager=manager, relative=relative, relationship=relationship, created_by=user
             )
-        link = FamilyCardLink.objects.create(
-            manager=manager, relative=relative, relationship=relationship, created_by=user
-        )
-        audit_record(actor=user, action="family_card.added", target=relative, detail={"link": link.pk})
+            if content is not None:
+                # The file is written inside the transaction: if the rows roll back, it is removed below.
+                stored = FamilyCardDocument(
+                    link=link,
+                    kind=document_kind,
+                    content_type=content.content_type,
+                    size=len(content.data),
+                    uploaded_by=user,
+                )
+                stored.file.save(f"document.{content.extension}", ContentFile(content.data), save=False)
+                stored.save()
+            audit_record(
+                actor=user,
+                action="family_card.added",
+                target=relative,
+                detail={"link": link.pk, "document": stored.pk if stored is not None else None},
+            )
+    except Exception:
+        # The rows are not there (the block rolled back): neither may the file be.
+        if stored is not None and stored.file.name:
+            stored.file.storage.delete(stored.file.name)
+        raise
     return link
 
 
@@ -750,6 +808,16 @@ def family_card_confirm(*, link_id: int, verification: FaceVerification) -> Fami
         if link.state != FamilyCardLinkState.PENDING:
             raise _family_card_refused(
                 _("This family card request is not waiting for confirmation."), code="not_pending", status=409
+            )
+        if not link.documents.exists():
+            # R43 follows R20/R21: no confirmation without the relative's register page or birth certificate.
+            raise _family_card_refused(
+                _(
+                    "This family card request has no document yet. Upload the household register page of the "
+                    "relative (or the birth medical certificate of a newborn) before it is confirmed."
+                ),
+                code="document_missing",
+                status=409,
             )
         child = person_is_child(person=link.relative, region_code=link.manager.region_id, on_date=timezone.localdate())
         purpose, verified_by = (

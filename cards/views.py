@@ -638,7 +638,7 @@ def family_card_home(request: HttpRequest) -> HttpResponse:
 def family_card_add_view(request: HttpRequest) -> HttpResponse:
     """Add a relative (R43): name, ID number, relationship; then a photo of a child, or the relative's own face."""
     person = _person(request)
-    form = FamilyCardAddForm(request.POST or None)
+    form = FamilyCardAddForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -648,6 +648,8 @@ def family_card_add_view(request: HttpRequest) -> HttpResponse:
                 relative_name=data["relative_name"],
                 relationship=data["relationship"],
                 user=request.user,
+                document=data["file"],
+                document_kind=data["document_kind"],
             )
         except DomainError as error:
             _add_domain_errors(form, error)

@@ -436,12 +436,18 @@ def test_r43_one_open_link_per_pair_in_the_database(citizen_a, citizen_a_family,
 
 
 def _add(user, relative, relationship):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.attack_files import png_scan
+
     return family_card_add(
         manager=user.person,
         relative_id_number=relative.id_number,
         relative_name=relative.name,
         relationship=relationship,
         user=user,
+        # R43 via R20/R21: a link is confirmed only with its document.
+        document=SimpleUploadedFile("register.png", png_scan(), "image/png"),
     )
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from accounts.models import FaceVerification, InsuranceType
 from cards.models import CardState, ECard, FamilyCardLink, FamilyCardLinkState, FamilyCardVerifiedBy, QrToken
 from cards.services import family_card_add, family_card_end
 from family.models import Relation
+from tests.attack_files import png_scan
 from tests.cards.test_card_pages import (
     GOOD_PASSWORD,
     claim_card_directly,
@@ -46,6 +48,11 @@ def parent(citizen_a_family):
     return citizen_a_family["parent"]  # 张建国, born 1952
 
 
+def register_file() -> SimpleUploadedFile:
+    """R20/R21: the relative's household register page, as a valid PNG scan."""
+    return SimpleUploadedFile("register.png", png_scan(), "image/png")
+
+
 def add_link(citizen, relative, relationship=Relation.CHILD) -> FamilyCardLink:
     return family_card_add(
         manager=citizen.person,
@@ -53,6 +60,7 @@ def add_link(citizen, relative, relationship=Relation.CHILD) -> FamilyCardLink:
         relative_name=relative.name,
         relationship=relationship,
         user=citizen,
+        document=register_file(),
     )
 
 
@@ -83,7 +91,12 @@ def test_r43_add_a_child_confirm_with_a_photo_claim_the_card_and_show_its_code(a
     response = submit(
         alice,
         reverse("family_card_add"),
-        {"relative_name": child.name, "relative_id_number": child.id_number.lower(), "relationship": "child"},
+        {
+            "relative_name": child.name,
+            "relative_id_number": child.id_number.lower(),
+            "relationship": "child",
+            "file": register_file(),
+        },
     )
     link = FamilyCardLink.objects.get(manager=citizen_a.person, relative=child)
     assert link.state == FamilyCardLinkState.PENDING
@@ -154,7 +167,12 @@ def test_r43_a_relative_of_16_or_over_confirms_with_their_own_face(alice, citize
     response = submit(
         alice,
         reverse("family_card_add"),
-        {"relative_name": parent.name, "relative_id_number": parent.id_number, "relationship": "parent"},
+        {
+            "relative_name": parent.name,
+            "relative_id_number": parent.id_number,
+            "relationship": "parent",
+            "file": register_file(),
+        },
     )
     link = FamilyCardLink.objects.get(manager=citizen_a.person, relative=parent)
     assert response["Location"] == reverse("family_card_detail", args=[link.pk])
@@ -201,7 +219,12 @@ def test_r43_a_wrong_name_is_refused_without_saying_whether_the_id_number_exists
     response = submit(
         alice,
         reverse("family_card_add"),
-        {"relative_name": "李四", "relative_id_number": child.id_number, "relationship": "child"},
+        {
+            "relative_name": "李四",
+            "relative_id_number": child.id_number,
+            "relationship": "child",
+            "file": register_file(),
+        },
     )
     assert response.status_code == 200
     assert "No insured person matches this name and ID number." in text_of(response)
@@ -222,7 +245,12 @@ def test_r43_a_ninth_relative_is_refused(alice, citizen_a, region):
     response = submit(
         alice,
         reverse("family_card_add"),
-        {"relative_name": ninth.name, "relative_id_number": ninth.id_number, "relationship": "child"},
+        {
+            "relative_name": ninth.name,
+            "relative_id_number": ninth.id_number,
+            "relationship": "child",
+            "file": register_file(),
+        },
     )
     assert response.status_code == 200
     assert "at most 8 relatives" in text_of(response)

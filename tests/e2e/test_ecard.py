@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import InsuranceType
 from cards.models import CardState, ECard, FamilyCardLink, FamilyCardLinkState, QrToken
+from tests.attack_files import png_scan
 from tests.conftest import PASSWORD
 from tests.face_images import make_blank_png, make_face_png
 from tests.factories import InsuredPersonFactory, RegionFactory, UserFactory, give_account
@@ -163,7 +164,7 @@ def test_a_failed_face_check_shows_tips_tries_left_family_help_and_the_offline_r
 
 @pytest.mark.django_db(transaction=True)
 def test_a_parent_adds_a_child_claims_the_childs_card_and_shows_its_code(
-    live_server, page, screenshot, citizen, face_photo
+    live_server, page, screenshot, citizen, face_photo, tmp_path
 ):
     parent = citizen.person
     child = InsuredPersonFactory(
@@ -182,6 +183,10 @@ def test_a_parent_adds_a_child_claims_the_childs_card_and_shows_its_code(
     page.locator("input[name=relative_name]").fill(child.name)
     page.locator("input[name=relative_id_number]").fill(child.id_number)
     page.locator("input[name=relationship][value=child]").check()
+    # R20/R21: the household register page showing the child.
+    register = tmp_path / "register.png"
+    register.write_bytes(png_scan())
+    page.locator("input[name=file]").set_input_files(str(register))
     screenshot(page, "add-child")
     submit_step(page)
 
@@ -194,6 +199,7 @@ def test_a_parent_adds_a_child_claims_the_childs_card_and_shows_its_code(
 
     link = FamilyCardLink.objects.get(manager=parent, relative=child)
     assert link.state == FamilyCardLinkState.ACTIVE
+    assert link.documents.get().content_type == "image/png"
     expect(page).to_have_url(re.compile(rf"/card/family/{link.pk}/$"))
     expect(page.get_by_test_id("link-state")).to_have_attribute("data-state", "active")
     screenshot(page, "child-link-active")
