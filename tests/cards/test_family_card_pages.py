@@ -20,12 +20,11 @@ from tests.cards.test_card_pages import (
     claim_card_directly,
     client_for,
     face_file,
-    main_form,
-    submit,
     text_of,
 )
 from tests.face_images import make_blank_png, make_face_png
 from tests.factories import InsuredPersonFactory, UserFactory
+from tests.page_forms import main_form, submit
 
 
 @pytest.fixture

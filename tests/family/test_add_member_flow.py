@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -22,64 +21,9 @@ from PIL import Image, ImageDraw
 from accounts.models import InsuranceType
 from family.models import Binding, BindingDocument, BindingState, DocumentKind, Relation
 from tests.factories import InsuredPersonFactory
+from tests.page_forms import submit
 
 S = BindingState
-
-
-class Form:
-    """One <form> of a page: where it posts, its fields, and the values the page put in them."""
-
-    def __init__(self, attrs: dict) -> None:
-        self.action = attrs.get("action") or ""
-        self.method = (attrs.get("method") or "get").lower()
-        self.enctype = attrs.get("enctype") or ""
-        self.css = attrs.get("class") or ""
-        self.names: set[str] = set()
-        self.values: dict[str, str] = {}
-
-
-class FormParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[Form] = []
-        self.current: Form | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self.current = Form(attrs)
-            self.forms.append(self.current)
-        elif self.current is not None and tag in {"input", "select", "textarea", "button"} and attrs.get("name"):
-            name = attrs["name"]
-            self.current.names.add(name)
-            kind = attrs.get("type", "")
-            if tag == "input" and kind == "hidden":
-                self.current.values[name] = attrs.get("value", "")
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.current = None
-
-
-def main_form(html: str) -> Form:
-    """The page's own form (class "form"), not the language or large-text switches."""
-    parser = FormParser()
-    parser.feed(html)
-    forms = [f for f in parser.forms if "form" in f.css.split() and f.method == "post" and f.action in ("", "#")]
-    assert forms, "no form on the page"
-    return forms[0]
-
-
-def submit(client: Client, url: str, data: dict | None = None, *, follow: bool = False):
-    """Open ``url``, check every field we fill is on its form, post it with the page's CSRF token."""
-    page = client.get(url)
-    assert page.status_code == 200, (url, page.status_code)
-    form = main_form(page.content.decode())
-    data = data or {}
-    missing = set(data) - form.names
-    assert not missing, f"not on the form at {url}: {missing}"
-    assert "csrfmiddlewaretoken" in form.values, "no CSRF token on the form"
-    return client.post(url, {**form.values, **data}, follow=follow)
 
 
 def register_png(text: str) -> bytes:
