@@ -5,42 +5,15 @@ PostgreSQL only: each thread has its own connection, so the two conditional UPDA
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 import pytest
-from django.db import connections
 
 from cards.errors import QrRefused
 from cards.models import QrToken
 from cards.services import QrVerification, qr_issue, qr_verify
+from tests.concurrency import run_together
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def run_together(jobs: list[Callable[[], object]]) -> list[object]:
-    """Run the jobs in threads released by one barrier; each job's result or the exception it raised."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def worker(index: int, job: Callable[[], object]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = job()
-        except Exception as error:  # the test inspects it
-            results[index] = error
-        finally:
-            # Each thread opened its own connection: close it, or the test database cannot be flushed.
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
-    return results
 
 
 def outcomes(results: list[object]) -> list[str]:

@@ -7,12 +7,10 @@ on the shipped policy still being in the database after an earlier transactional
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import date
 
 import pytest
-from django.db import DatabaseError, IntegrityError, connection, connections, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from accounts.models import InsuredPerson
 from family.models import Binding, BindingEvent, BindingMethod, BindingState, PolicyVersion
@@ -22,36 +20,13 @@ from family.services import (
     binding_review_decide,
     binding_submit,
 )
+from tests.concurrency import run_together
 from tests.factories import InsuredPersonFactory, UserFactory, give_account
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 S = BindingState
 CLOSE = ["spouse", "parent", "child", "sibling", "grandparent", "grandchild"]
-
-
-def run_together(jobs: list[Callable[[], object]]) -> list[object]:
-    """Run the jobs in threads released at the same moment; returns each job's result or the exception it raised."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def worker(index: int, job: Callable[[], object]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = job()
-        except Exception as error:  # the test inspects it
-            results[index] = error
-        finally:
-            # Each thread opened its own connection: close it, or the test database cannot be flushed.
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (a lock never released?)"
-    return results
 
 
 @pytest.fixture

@@ -19,35 +19,13 @@ from django.utils import timezone
 from accounts.models import AuditEvent, InsuranceType, User
 from family.models import Binding, BindingEvent, BindingState, PolicyVersion, Relation
 from family.services.review import ReviewRefused, review_approve, review_claim_next, review_release_idle
+from tests.concurrency import run_together
 from tests.factories import InsuredPersonFactory, UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 S = BindingState
 CLOSE = ["spouse", "parent", "child", "sibling", "grandparent", "grandchild"]
-
-
-def run_together(jobs: list[Callable[[], object]]) -> list[object]:
-    """Run the jobs in threads released at the same moment; each job's result, or the exception it raised."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def worker(index: int, job: Callable[[], object]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = job()
-        except Exception as error:  # the test inspects it
-            results[index] = error
-        finally:
-            connections.close_all()  # the thread's own connection, or the database cannot be flushed
-
-    threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (a lock never released?)"
-    return results
 
 
 @pytest.fixture
