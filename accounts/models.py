@@ -221,6 +221,7 @@ class LedgerEntry(AppendOnlyModel):
         PAYMENT = "payment", _("payment")
         REVERSAL = "reversal", _("refund")
         TRANSFER = "transfer", _("transfer")
+        WALLET = "wallet", _("medical-insurance wallet")
 
     account = models.ForeignKey(
         PersonalAccount, on_delete=models.PROTECT, related_name="entries", verbose_name=_("personal account")
@@ -246,6 +247,56 @@ class LedgerEntry(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.get_part_display()} {self.amount} ({self.get_kind_display()})"
+
+
+class Wallet(models.Model):
+    """医保钱包 (R37): a person's medical-insurance wallet on the national platform. Money in it is the
+    holder's (residents too, who have no personal account); the owner who sent it can no longer spend it.
+    The balance is a cache of its entries, kept in the same transaction."""
+
+    person = models.OneToOneField(
+        InsuredPerson, on_delete=models.PROTECT, related_name="wallet", verbose_name=_("wallet holder")
+    )
+    balance = models.DecimalField(_("balance"), max_digits=12, decimal_places=2, default=ZERO)
+    opened_at = models.DateTimeField(_("opened at"), auto_now_add=True)
+    # The holder, or a family card manager (R43) on the holder's behalf.
+    opened_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("medical-insurance wallet")
+        verbose_name_plural = _("medical-insurance wallets")
+        constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_not_negative")]
+
+    def __str__(self) -> str:
+        return str(_("Wallet of %(person)s") % {"person": self.person})
+
+
+class WalletEntry(AppendOnlyModel):
+    """One movement in or out of a wallet (R37). Append-only like the ledger; the sum of entries is the balance."""
+
+    class Kind(models.TextChoices):
+        TRANSFER_IN = "transfer_in", _("transfer accepted")
+        PAYMENT = "payment", _("payment")
+        REVERSAL = "reversal", _("refund")
+        RETURN = "return", _("returned to the owner")
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries", verbose_name=_("wallet"))
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    reference = models.CharField(_("reference"), max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("wallet entry")
+        verbose_name_plural = _("wallet entries")
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="wallet_entry_not_zero")]
+
+    def __str__(self) -> str:
+        return f"{self.amount} ({self.get_kind_display()})"
 
 
 class AuditEvent(AppendOnlyModel):

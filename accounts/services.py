@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,16 @@ from accounts.errors import InsufficientBalance, RealNameMismatch
 from accounts.identity import normalize_id_number
 from accounts.masking import mask_id_number
 from accounts.messaging import send_sms
-from accounts.models import AuditEvent, InsuredPerson, LedgerEntry, Notification, PersonalAccount, User
+from accounts.models import (
+    AuditEvent,
+    InsuredPerson,
+    LedgerEntry,
+    Notification,
+    PersonalAccount,
+    User,
+    Wallet,
+    WalletEntry,
+)
 
 
 @dataclass(frozen=True)
@@ -32,30 +42,105 @@ class Posting:
 def ledger_post(*, account_id: int, postings: list[Posting], created_by: User | None = None) -> list[LedgerEntry]:
     """R30/R34: append entries and move the cached balances together, all or nothing, never below zero."""
     with transaction.atomic():
-        account = PersonalAccount.objects.select_for_update().get(pk=account_id)
-        delta = {LedgerEntry.Part.CURRENT: Decimal(0), LedgerEntry.Part.HISTORICAL: Decimal(0)}
-        for posting in postings:
-            delta[posting.part] += posting.amount
-        if account.current_balance + delta["current"] < 0 or account.historical_balance + delta["historical"] < 0:
+        accounts, _wallets = accounts_lock(account_ids=[account_id])
+        return ledger_post_locked(
+            accounts=accounts, postings=[(account_id, posting) for posting in postings], created_by=created_by
+        )
+
+
+def accounts_lock(
+    *, account_ids: Iterable[int], wallet_ids: Iterable[int] = ()
+) -> tuple[dict[int, PersonalAccount], dict[int, Wallet]]:
+    """R34: lock personal accounts, then wallets, each in id order, inside the caller's transaction.
+
+    Every writer of balances locks through here, so two transactions always take their locks in the
+    same order and never deadlock; the rows come back fresh, to decide on and to post against.
+    """
+    account_ids = sorted(set(account_ids))
+    wallet_ids = sorted(set(wallet_ids))
+    accounts = {a.pk: a for a in PersonalAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk")}
+    wallets = {w.pk: w for w in Wallet.objects.select_for_update().filter(pk__in=wallet_ids).order_by("pk")}
+    return accounts, wallets
+
+
+def ledger_post_locked(
+    *,
+    accounts: dict[int, PersonalAccount],
+    postings: Sequence[tuple[int, Posting]],
+    created_by: User | None = None,
+) -> list[LedgerEntry]:
+    """R30/R34: append entries on accounts locked by ``accounts_lock`` and move their cached balances.
+
+    Refuses the whole set when any account part would go below zero (the CHECK constraints agree).
+    One INSERT for all entries, one UPDATE per account; the locked rows are updated in memory too.
+    """
+    delta: dict[int, dict[str, Decimal]] = {}
+    for account_id, posting in postings:
+        parts = delta.setdefault(
+            account_id, {LedgerEntry.Part.CURRENT: Decimal(0), LedgerEntry.Part.HISTORICAL: Decimal(0)}
+        )
+        parts[posting.part] += posting.amount
+    for account_id, parts in delta.items():
+        account = accounts[account_id]
+        if account.current_balance + parts["current"] < 0 or account.historical_balance + parts["historical"] < 0:
             raise InsufficientBalance(title=_("The account balance is not enough for this."), status=409)
-        entries = LedgerEntry.objects.bulk_create(
-            LedgerEntry(
-                account_id=account_id,
-                part=p.part,
-                amount=p.amount,
-                kind=p.kind,
-                description=p.description,
-                reference=p.reference,
-                created_by=created_by,
-            )
-            for p in postings
-            if p.amount
+    entries = LedgerEntry.objects.bulk_create(
+        LedgerEntry(
+            account_id=account_id,
+            part=p.part,
+            amount=p.amount,
+            kind=p.kind,
+            description=p.description[:200],
+            reference=p.reference,
+            created_by=created_by,
         )
+        for account_id, p in postings
+        if p.amount
+    )
+    for account_id, parts in delta.items():
+        if not (parts["current"] or parts["historical"]):
+            continue
         PersonalAccount.objects.filter(pk=account_id).update(
-            current_balance=F("current_balance") + delta["current"],
-            historical_balance=F("historical_balance") + delta["historical"],
+            current_balance=F("current_balance") + parts["current"],
+            historical_balance=F("historical_balance") + parts["historical"],
         )
+        account = accounts[account_id]
+        account.current_balance += parts["current"]
+        account.historical_balance += parts["historical"]
     return entries
+
+
+def wallet_post_locked(
+    *,
+    wallet: Wallet,
+    amount: Decimal,
+    kind: str,
+    description: str = "",
+    reference: str = "",
+    created_by: User | None = None,
+) -> WalletEntry:
+    """R37: one wallet movement on a wallet locked by ``accounts_lock``; never below zero."""
+    if wallet.balance + amount < 0:
+        raise InsufficientBalance(title=_("The wallet balance is not enough for this."), status=409)
+    entry = WalletEntry.objects.create(
+        wallet=wallet,
+        amount=amount,
+        kind=kind,
+        description=description[:200],
+        reference=reference,
+        created_by=created_by,
+    )
+    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
+    wallet.balance += amount
+    return entry
+
+
+def wallet_open(*, person: InsuredPerson, opened_by: User | None) -> Wallet:
+    """R37: open the person's medical-insurance wallet (idempotent: an open wallet is returned as it is)."""
+    wallet, created = Wallet.objects.get_or_create(person=person, defaults={"opened_by": opened_by})
+    if created:
+        audit_record(actor=opened_by, action="wallet.opened", target=person)
+    return wallet
 
 
 def adjustment_postings(

@@ -64,6 +64,8 @@ class PolicyVersionForm(forms.ModelForm):
             "face_age",
             "min_owner_balance",
             "one_owner_per_payment",
+            "long_term_care",
+            "family_card_max",
         ]
 
     def clean_relations(self) -> list[str]:

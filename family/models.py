@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import AppendOnlyModel, InsuredPerson, Region
+from accounts.models import AppendOnlyModel, Institution, InsuredPerson, PersonalAccount, Region, Wallet
 from accounts.storage import private_storage
 
 
@@ -56,6 +56,13 @@ class PolicyVersion(models.Model):
         _("minimum owner balance"), max_digits=12, decimal_places=2, null=True, blank=True
     )
     one_owner_per_payment = models.BooleanField(_("one owner's account per payment"), default=False)
+    # R31: the long-term-care insurance contribution (长护险) may be paid where the region has it.
+    long_term_care = models.BooleanField(_("long-term-care insurance in the region"), default=False)
+    # R43: how many relatives one user may manage through the family card service; empty: the
+    # FAMILY_CARD_MAX_RELATIVES setting (8, the e-card's 亲情服务; the national app's 亲情账户 allows 5).
+    family_card_max = models.PositiveSmallIntegerField(
+        _("most relatives in the family card service"), null=True, blank=True
+    )
 
     class Meta:
         verbose_name = _("policy version")
@@ -168,6 +175,8 @@ class Binding(models.Model):
     activated_at = models.DateTimeField(_("active since"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
     end_reason = models.CharField(_("why it ended"), max_length=200, blank=True)
+    # R22: the card numbers read at the counter ({"owner": ..., "relative": ...}).
+    counter_cards = models.JSONField(_("cards read at the counter"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("family-sharing binding")
@@ -327,3 +336,231 @@ class ReviewReason(models.Model):
     def text_for(self, language: str) -> str:
         """The reason in the citizen's language (Chinese unless English)."""
         return self.text_en if (language or "").startswith("en") else self.text_zh
+
+
+# ---------------------------------------------------------------------------------------------
+# Spending (R31–R37): payments with their parts and refunds, transfers (R36), wallet transfers (R37).
+# Money itself moves only as ledger (and wallet) entries; these rows say why, for whom and by which key.
+
+
+class PaymentKind(models.TextChoices):
+    """R31: what a personal account may pay for."""
+
+    MEDICAL = "medical", _("self-paid part of medical costs")
+    PHARMACY = "pharmacy", _("pharmacy purchase")
+    RESIDENT_CONTRIBUTION = "resident_contribution", _("resident-insurance contribution")
+    LTC_CONTRIBUTION = "ltc_contribution", _("long-term-care insurance contribution")
+
+
+class PharmacyCategory(models.TextChoices):
+    """R31: at a designated pharmacy, only these."""
+
+    DRUG = "drug", _("drugs")
+    DEVICE = "device", _("medical devices")
+    CONSUMABLE = "consumable", _("medical consumables")
+
+
+class PaymentSource(models.TextChoices):
+    OWN = "own", _("own personal account")
+    WALLET = "wallet", _("own medical-insurance wallet")
+    BINDING = "binding", _("family member's account")
+
+
+class OfficeState(models.TextChoices):
+    """A contribution is confirmed by the insurance office after it is paid (R31)."""
+
+    NONE = "", _("not a contribution")
+    PENDING = "pending", _("waiting for the insurance office")
+    CONFIRMED = "confirmed", _("confirmed by the insurance office")
+
+
+class Payment(models.Model):
+    """A settlement charged to personal accounts (R31–R34): one per idempotency key and client.
+
+    ``client`` is the login that called (a partner's token, a clerk, a citizen paying a contribution):
+    keys are unique per client, and the same key again returns this payment's receipt.
+    """
+
+    client = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64)
+    request_hash = models.CharField(max_length=64)
+    reference = models.CharField(_("payment number"), max_length=20, unique=True)
+    patient = models.ForeignKey(
+        InsuredPerson, on_delete=models.PROTECT, related_name="payments", verbose_name=_("patient")
+    )
+    card_number = models.CharField(_("card presented"), max_length=20, blank=True)
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("where")
+    )
+    kind = models.CharField(_("kind"), max_length=24, choices=PaymentKind.choices)
+    category = models.CharField(_("category"), max_length=16, choices=PharmacyCategory.choices, blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    cash_amount = models.DecimalField(_("paid in cash"), max_digits=12, decimal_places=2)
+    refunded_amount = models.DecimalField(_("refunded"), max_digits=12, decimal_places=2, default=0)
+    office_state = models.CharField(
+        _("insurance office"), max_length=16, choices=OfficeState.choices, default=OfficeState.NONE, blank=True
+    )
+    office_reference = models.CharField(_("insurance office reference"), max_length=40, blank=True)
+    office_confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "idempotency_key"], name="payment_key_once_per_client"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=Q(cash_amount__gte=0), name="payment_cash_not_negative"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("amount")),
+                name="payment_refund_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.amount}"
+
+    @property
+    def charged_to_accounts(self):
+        return self.amount - self.cash_amount
+
+
+class PaymentPart(models.Model):
+    """One account's share of a payment (R33): the receipt's lines, in deduction order."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="parts")
+    position = models.PositiveSmallIntegerField()
+    source = models.CharField(_("from"), max_length=16, choices=PaymentSource.choices)
+    payer = models.ForeignKey(InsuredPerson, on_delete=models.PROTECT, related_name="+", verbose_name=_("paid by"))
+    binding = models.ForeignKey("Binding", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    account = models.ForeignKey(PersonalAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    current_amount = models.DecimalField(_("from the current year"), max_digits=12, decimal_places=2, default=0)
+    historical_amount = models.DecimalField(_("from previous years"), max_digits=12, decimal_places=2, default=0)
+    wallet_amount = models.DecimalField(_("from the wallet"), max_digits=12, decimal_places=2, default=0)
+    refunded_amount = models.DecimalField(_("refunded"), max_digits=12, decimal_places=2, default=0)
+
+    class Meta:
+        verbose_name = _("payment part")
+        verbose_name_plural = _("payment parts")
+        ordering = ["payment_id", "position"]
+        indexes = [
+            # R35: sharing records, by payer and by time.
+            models.Index(fields=["payer", "payment"], name="paymentpart_payer"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "position"], name="paymentpart_position_unique"),
+            models.CheckConstraint(
+                condition=Q(current_amount__gte=0) & Q(historical_amount__gte=0) & Q(wallet_amount__gte=0),
+                name="paymentpart_amounts_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id}#{self.position} {self.amount}"
+
+    @property
+    def amount(self):
+        return self.current_amount + self.historical_amount + self.wallet_amount
+
+
+class PaymentRefund(models.Model):
+    """退款 (R34): a full or partial reversal, written as new entries; keyed like payments."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    client = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64)
+    request_hash = models.CharField(max_length=64)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    cash_amount = models.DecimalField(_("returned in cash"), max_digits=12, decimal_places=2, default=0)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "idempotency_key"], name="refund_key_once_per_client"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} -{self.amount}"
+
+
+class AccountTransfer(models.Model):
+    """历年账户家庭共济 (R36): the owner moves money from the previous years' part to a bound relative's account."""
+
+    client = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64)
+    request_hash = models.CharField(max_length=64)
+    reference = models.CharField(_("transfer number"), max_length=20, unique=True)
+    binding = models.ForeignKey("Binding", on_delete=models.PROTECT, related_name="transfers")
+    owner = models.ForeignKey(InsuredPerson, on_delete=models.PROTECT, related_name="+")
+    relative = models.ForeignKey(InsuredPerson, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("account transfer")
+        verbose_name_plural = _("account transfers")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "idempotency_key"], name="transfer_key_once_per_client"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="transfer_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.amount}"
+
+
+class WalletTransferState(models.TextChoices):
+    PENDING = "pending", _("waiting for the relative to accept")
+    ACCEPTED = "accepted", _("accepted")
+    RETURNED = "returned", _("returned to the owner")
+
+
+class WalletTransfer(models.Model):
+    """跨省共济 (R37): the owner sends money to a relative's medical-insurance wallet in another province.
+
+    The owner's account is debited at once; the wallet is credited when the relative accepts; unaccepted
+    at 06:00 the next day, the money goes back to the owner's account, to the parts it came from.
+    """
+
+    client = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64)
+    request_hash = models.CharField(max_length=64)
+    reference = models.CharField(_("transfer number"), max_length=20, unique=True)
+    binding = models.ForeignKey("Binding", on_delete=models.PROTECT, related_name="wallet_transfers")
+    owner = models.ForeignKey(InsuredPerson, on_delete=models.PROTECT, related_name="+")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transfers")
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    from_current = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    from_historical = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    # What of an accepted transfer went back to the owner when the relationship ended (R37).
+    returned_amount = models.DecimalField(_("returned"), max_digits=12, decimal_places=2, default=0)
+    state = models.CharField(
+        _("state"), max_length=16, choices=WalletTransferState.choices, default=WalletTransferState.PENDING
+    )
+    created_at = models.DateTimeField(_("sent at"), auto_now_add=True, db_index=True)
+    return_due_at = models.DateTimeField(_("returns unless accepted by"))
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    returned_at = models.DateTimeField(_("returned at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("wallet transfer")
+        verbose_name_plural = _("wallet transfers")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "return_due_at"], name="wallettransfer_due")]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "idempotency_key"], name="wallettransfer_key_once"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="wallettransfer_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(state__in=WalletTransferState.values), name="wallettransfer_state_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.amount} ({self.state})"

@@ -42,7 +42,13 @@ POLICY_REQUIRED = (
     "face_age",
 )
 # R15, R33: optional, with the defaults they take when absent.
-POLICY_OPTIONAL = {"min_owner_balance": None, "one_owner_per_payment": False}
+POLICY_OPTIONAL = {
+    "min_owner_balance": None,
+    "one_owner_per_payment": False,
+    "long_term_care": False,  # R31
+    "family_card_max": None,  # R43
+}
+FAMILY_CARD_MAX_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,8 @@ class PolicyEntry:
     face_age: int
     min_owner_balance: Decimal | None
     one_owner_per_payment: bool
+    long_term_care: bool = False
+    family_card_max: int | None = None
 
     @property
     def region_label(self) -> str:
@@ -285,6 +293,8 @@ class _Parser:
         face_age = self.face_age(where, item)
         min_owner_balance = self.min_owner_balance(where, item)
         one_owner_per_payment = self.boolean(where, item, "one_owner_per_payment")
+        long_term_care = self.boolean(where, item, "long_term_care")
+        family_card_max = self.family_card_max(where, item)
         if len(self.errors) > before:
             return None
         return PolicyEntry(
@@ -299,6 +309,8 @@ class _Parser:
             face_age=face_age,
             min_owner_balance=min_owner_balance,
             one_owner_per_payment=one_owner_per_payment,
+            long_term_care=long_term_care,
+            family_card_max=family_card_max,
         )
 
     def policy_region(self, where: str, item: dict) -> str | None:
@@ -372,6 +384,19 @@ class _Parser:
             self.problem(
                 f"{where}.max_members",
                 _("must be null (no limit) or a whole number of at least 1, not %(value)s") % {"value": _show(value)},
+            )
+            return None
+        return value
+
+    def family_card_max(self, where: str, item: dict) -> int | None:
+        value = item.get("family_card_max")
+        if value is None:
+            return None
+        if not (_is_whole_number(value) and 1 <= value <= FAMILY_CARD_MAX_LIMIT):
+            self.problem(
+                f"{where}.family_card_max",
+                _("must be null (the default) or a whole number from 1 to %(limit)d, not %(value)s")
+                % {"limit": FAMILY_CARD_MAX_LIMIT, "value": _show(value)},
             )
             return None
         return value

@@ -27,6 +27,8 @@ POLICY_VALUE_FIELDS = (
     "face_age",
     "min_owner_balance",
     "one_owner_per_payment",
+    "long_term_care",
+    "family_card_max",
 )
 
 
@@ -111,6 +113,7 @@ def _regions_upsert(parsed: PolicyDocument, region_model, known: dict) -> tuple[
 
 def _policies_replace(parsed: PolicyDocument, policy_model) -> tuple[tuple[str, ...], tuple[str, ...], int, int]:
     region_ids = parsed.policy_region_ids
+    fields = _value_fields(policy_model)
     wanted: dict[str | None, list[PolicyEntry]] = {region_id: [] for region_id in region_ids}
     for entry in parsed.policies:
         wanted[entry.region_id].append(entry)
@@ -125,7 +128,7 @@ def _policies_replace(parsed: PolicyDocument, policy_model) -> tuple[tuple[str, 
     replaced, kept, deleted, added = [], [], 0, 0
     for region_id in region_ids:
         label = region_id or NATIONAL
-        if _version_values(current[region_id]) == _version_values(wanted[region_id]):
+        if _version_values(current[region_id], fields) == _version_values(wanted[region_id], fields):
             kept.append(label)
             continue
         if region_id is None:
@@ -133,7 +136,7 @@ def _policies_replace(parsed: PolicyDocument, policy_model) -> tuple[tuple[str, 
         else:
             policy_model.objects.filter(region_id=region_id).delete()
         policy_model.objects.bulk_create(
-            policy_model(region_id=region_id, **{name: _column_value(entry, name) for name in POLICY_VALUE_FIELDS})
+            policy_model(region_id=region_id, **{name: _column_value(entry, name) for name in fields})
             for entry in wanted[region_id]
         )
         replaced.append(label)
@@ -150,12 +153,18 @@ def _column_value(entry: PolicyEntry, name: str) -> Any:
 _RELATION_ORDER = {name: position for position, name in enumerate(Relation.values)}
 
 
-def _version_values(versions: Iterable) -> list[tuple]:
+def _value_fields(policy_model) -> tuple[str, ...]:
+    # The data migration passes the historical model, which lacks the columns added after it.
+    columns = {field.name for field in policy_model._meta.get_fields()}
+    return tuple(name for name in POLICY_VALUE_FIELDS if name in columns)
+
+
+def _version_values(versions: Iterable, fields: tuple[str, ...] = POLICY_VALUE_FIELDS) -> list[tuple]:
     """The comparable content of a region's versions (rows or file entries), by start date."""
     values = []
     for version in versions:
         row = []
-        for name in POLICY_VALUE_FIELDS:
+        for name in fields:
             value = getattr(version, name)
             if name == "relations":
                 # The set matters, not the order it was written in.
