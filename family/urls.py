@@ -1,6 +1,6 @@
 """Citizen pages of family sharing, under /family/. The names are fixed: services reverse some of them."""
 
-from django.urls import path
+from django.urls import include, path
 
 from family import views
 
@@ -21,4 +21,6 @@ urlpatterns = [
     path("bindings/<int:pk>/consent/", views.binding_consent, name="binding_consent"),
     path("bindings/<int:pk>/letter.pdf", views.binding_letter, name="binding_letter"),
     path("bindings/<int:pk>/newborn-id/", views.binding_newborn_id, name="binding_newborn_id"),
+    path("wallet/", include("family.wallet_urls")),
+    path("records/", include("family.records_urls")),
 ]

@@ -150,6 +150,10 @@ CELERY_BEAT_SCHEDULE = {
     "bindings-sweep-stuck": {"task": "family.tasks.bindings_sweep_stuck", "schedule": 5 * 60},
     "cards-qr-tokens-purge": {"task": "cards.tasks.qr_tokens_purge", "schedule": 60 * 60},
     "review-release-idle-claims": {"task": "family.tasks.review_release_idle_claims", "schedule": 5 * 60},
+    # R37: unaccepted wallet transfers go back at 06:00; run often so a missed beat catches up.
+    "wallet-transfers-return-due": {"task": "family.tasks.wallet_transfers_return_due", "schedule": 5 * 60},
+    # R31: contributions paid but not yet confirmed by the insurance office are asked again.
+    "contributions-confirm-pending": {"task": "family.tasks.contributions_confirm_pending", "schedule": 10 * 60},
     "bindings-daily-authorizations": {
         "task": "family.tasks.bindings_daily_authorizations",
         "schedule": crontab(hour=6, minute=0),
@@ -185,6 +189,16 @@ CARD_PASSWORD_MAX_ATTEMPTS = env.int("CARD_PASSWORD_MAX_ATTEMPTS", default=5)
 CARD_PASSWORD_LOCK_MINUTES = env.int("CARD_PASSWORD_LOCK_MINUTES", default=30)
 CARD_QR_TTL_SECONDS = env.int("CARD_QR_TTL_SECONDS", default=60)
 FAMILY_CARD_MAX_RELATIVES = env.int("FAMILY_CARD_MAX_RELATIVES", default=8)
+# Payments (R33): the order of owners after the patient's own account and wallet:
+# "oldest_binding_first" (the default) or "newest_binding_first".
+SHARING_PAYER_ORDER = env.str("SHARING_PAYER_ORDER", default="oldest_binding_first")
+# Cross-province wallet (R37), national defaults: 3 transfers a day, at most ¥2,000 each,
+# none from 22:00 to 06:00 (Asia/Shanghai); unaccepted transfers go back at 06:00 the next day.
+WALLET_MAX_TRANSFERS_PER_DAY = env.int("WALLET_MAX_TRANSFERS_PER_DAY", default=3)
+WALLET_MAX_TRANSFER_AMOUNT = env.str("WALLET_MAX_TRANSFER_AMOUNT", default="2000.00")
+WALLET_QUIET_FROM = env.str("WALLET_QUIET_FROM", default="22:00")
+WALLET_QUIET_UNTIL = env.str("WALLET_QUIET_UNTIL", default="06:00")
+WALLET_RETURN_AT = env.str("WALLET_RETURN_AT", default="06:00")
 # A face check counts for a card step only this many minutes after it was made.
 CARD_FACE_VALID_MINUTES = env.int("CARD_FACE_VALID_MINUTES", default=10)
 # Uploaded documents (R24): per-file limits.

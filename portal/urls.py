@@ -18,6 +18,9 @@ api_v1 = [
     path("eligibility/", EligibilityApi.as_view(), name="api_eligibility"),
     path("", include("family.api_urls")),
     path("cards/", include("cards.api_urls")),
+    path("payments/", include("cards.payments_api_urls")),
+    path("", include("family.wallet_api_urls")),
+    path("", include("family.records_api_urls")),
 ]
 
 urlpatterns = [
@@ -27,6 +30,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("family/", include("family.urls")),
     path("card/", include("cards.urls")),
+    path("counter/", include("cards.counter_urls")),
     path("face/", include("accounts.face_urls")),
     path("staff/review/", include("family.staff_urls")),
     path("staff/audit/", include("accounts.staff_urls")),

@@ -3,11 +3,16 @@ a clerk of institution X, a reviewer, an admin and a partner token."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
 import pytest
 from django.db import connection
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from accounts.models import InsuranceType, User
+from accounts.models import InsuranceType, InsuredPerson, User
+from family.models import Binding, BindingMethod, BindingState, Relation
 from tests.factories import (
     InstitutionFactory,
     InsuredPersonFactory,
@@ -94,6 +99,35 @@ def admin_user(db):
 def partner_token(db):
     partner = UserFactory(username="pharmacy-system", role=User.Role.PARTNER, phone=None)
     return Token.objects.create(user=partner).key
+
+
+@pytest.fixture
+def binding_active() -> Callable[..., Binding]:
+    """``binding_active(owner, relative, since=...)``: an active family-sharing binding, set up directly."""
+
+    def make(
+        owner: InsuredPerson,
+        relative: InsuredPerson,
+        *,
+        since: dt.datetime | None = None,
+        relationship: str = Relation.CHILD,
+        exclusive: bool = False,
+        **fields,
+    ) -> Binding:
+        return Binding.objects.create(
+            owner=owner,
+            relative=relative,
+            relationship=relationship,
+            method=BindingMethod.ONLINE_ID,
+            state=BindingState.ACTIVE,
+            region_id=owner.region_id,
+            policy_label="*@2024-07-01",
+            activated_at=since or timezone.now(),
+            exclusive=exclusive,
+            **fields,
+        )
+
+    return make
 
 
 @pytest.fixture(autouse=True)

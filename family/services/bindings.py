@@ -141,6 +141,7 @@ def binding_submit(
     letter_signed_name: str = "",
     institution=None,
     originals_seen: Iterable[str] = (),
+    counter_cards: dict[str, str] | None = None,
 ) -> Binding:
     """R20/R22: open an application; the pipeline (eligibility first) is queued once it is committed.
 
@@ -189,6 +190,7 @@ def binding_submit(
                 letter_signed_at=timezone.now() if letter_signed_name else None,
                 institution=institution,
                 originals_seen=list(originals_seen),
+                counter_cards=counter_cards or {},
             )
             BindingEvent.objects.create(
                 binding=binding,

@@ -21,7 +21,7 @@ from cards.services import (
     card_face_passed,
     card_set_password,
 )
-from family.models import Binding, BindingMethod, BindingState, Relation
+from family.models import Relation
 from tests.factories import InstitutionFactory, RegionFactory, UserFactory
 
 GOOD_PASSWORD = "586217"
@@ -88,35 +88,6 @@ def clerk_wuhan(wuhan) -> User:
     """A clerk of a Wuhan pharmacy: another province than Suzhou's."""
     institution = InstitutionFactory(code="P420100001", name="武汉市大药房", region=wuhan)
     return UserFactory(username="clerk_wuhan", role=User.Role.CLERK, institution=institution)
-
-
-@pytest.fixture
-def binding_active() -> Callable[..., Binding]:
-    """``binding_active(owner, relative, since=...)``: an active family-sharing binding, set up directly."""
-
-    def make(
-        owner: InsuredPerson,
-        relative: InsuredPerson,
-        *,
-        since: dt.datetime | None = None,
-        relationship: str = Relation.CHILD,
-        exclusive: bool = False,
-        **fields,
-    ) -> Binding:
-        return Binding.objects.create(
-            owner=owner,
-            relative=relative,
-            relationship=relationship,
-            method=BindingMethod.ONLINE_ID,
-            state=BindingState.ACTIVE,
-            region_id=owner.region_id,
-            policy_label="*@2024-07-01",
-            activated_at=since or timezone.now(),
-            exclusive=exclusive,
-            **fields,
-        )
-
-    return make
 
 
 @pytest.fixture

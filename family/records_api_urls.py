@@ -1,0 +1,3 @@
+"""API routes of sharing records (R35), under /api/v1/."""
+
+urlpatterns: list = []
