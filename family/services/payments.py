@@ -1,0 +1,720 @@
+"""Sharing payments (R31–R35): who pays a patient's costs, in which order, all or nothing, once per key.
+
+A payment is decided and written in one transaction: the candidate accounts are read, locked in one
+fixed order (``accounts.services.accounts_lock``), split by ``family.rules.payment_split`` on the
+locked balances, and posted to the ledger; the receipt is the payment row and its parts. A quote runs
+the same decision without locks or writes, so it is the split a payment made at that moment would charge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.errors import DomainError, FieldError
+from accounts.masking import mask_name
+from accounts.models import Institution, InsuredPerson, LedgerEntry, PersonalAccount, User, Wallet, WalletEntry
+from accounts.services import (
+    Posting,
+    accounts_lock,
+    audit_record,
+    ledger_post_locked,
+    notification_send,
+    wallet_post_locked,
+)
+from family import rules
+from family.models import (
+    Binding,
+    BindingState,
+    OfficeState,
+    Payment,
+    PaymentKind,
+    PaymentPart,
+    PaymentRefund,
+    PaymentSource,
+    PharmacyCategory,
+    PolicyVersion,
+    SharingMode,
+)
+from family.rules import Funds, Refundable, select_policy
+
+
+class PaymentRefused(DomainError):
+    """R31–R34: a payment, quote or refund the rules refuse; nothing was charged."""
+
+
+# --- Who may pay: the candidates, in R33 order ----------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    """One source that may pay for the patient, or an owner who may not and why (``excluded``)."""
+
+    source: str  # PaymentSource
+    payer: InsuredPerson
+    account: PersonalAccount | None = None
+    wallet: Wallet | None = None
+    binding: Binding | None = None
+    excluded: dict[str, str] | None = None  # {"rule": "R36", "message": "..."} when this owner is not used
+
+
+def _binding_in_force(on_date: dt.date) -> Q:
+    # R27: an authorization period, where the owner chose one, covers the day.
+    return (Q(authorized_from__isnull=True) | Q(authorized_from__lte=on_date)) & (
+        Q(authorized_until__isnull=True) | Q(authorized_until__gte=on_date)
+    )
+
+
+def _policies(region_codes: set[str], on_date: dt.date) -> dict[str, PolicyVersion | None]:
+    """The policy in force on ``on_date`` for each region (one query for all of them)."""
+    versions = list(
+        PolicyVersion.objects.filter(
+            Q(region_id__in=region_codes) | Q(region__isnull=True),
+            Q(effective_to__isnull=True) | Q(effective_to__gt=on_date),
+            effective_from__lte=on_date,
+        )
+    )
+    return {code: select_policy(versions, code, on_date) for code in region_codes}
+
+
+def _account_of(person: InsuredPerson) -> PersonalAccount | None:
+    try:
+        return person.account
+    except PersonalAccount.DoesNotExist:
+        return None
+
+
+def _wallet_of(person: InsuredPerson) -> Wallet | None:
+    try:
+        return person.wallet
+    except Wallet.DoesNotExist:
+        return None
+
+
+def payment_candidates(
+    *, patient: InsuredPerson, on_date: dt.date, only_owner: InsuredPerson | None = None
+) -> list[Candidate]:
+    """R33: the patient's own personal account (an employee's), their own wallet (R37), then the owners of
+    their active bindings in force on ``on_date`` in the configured order (SHARING_PAYER_ORDER, default the
+    oldest binding first). Owners who may not pay are listed with the rule that excludes them: a region
+    that shares by transfer (R36), another province (R37: through the wallet), no personal account.
+
+    ``only_owner`` (a contribution paid from the owner's page) keeps only that owner's binding.
+    Two queries (three with owners' policies) when the patient was loaded with its account and wallet.
+    """
+    candidates: list[Candidate] = []
+    if only_owner is None:
+        own = _account_of(patient) if patient.is_employee else None
+        if own is not None:
+            candidates.append(Candidate(source=PaymentSource.OWN, payer=patient, account=own))
+        wallet = _wallet_of(patient)
+        if wallet is not None:
+            candidates.append(Candidate(source=PaymentSource.WALLET, payer=patient, wallet=wallet))
+    bindings = Binding.objects.filter(_binding_in_force(on_date), relative=patient, state=BindingState.ACTIVE)
+    if only_owner is not None:
+        bindings = bindings.filter(owner=only_owner)
+    bindings = list(bindings.select_related("owner__account", "owner__region").order_by())
+    newest_first = getattr(settings, "SHARING_PAYER_ORDER", "oldest_binding_first") == "newest_binding_first"
+    bindings.sort(key=lambda b: (b.activated_at or b.created_at, b.pk), reverse=newest_first)
+    policies = _policies({b.owner.region_id for b in bindings}, on_date) if bindings else {}
+    patient_province = patient.region.province
+    for binding in bindings:
+        owner = binding.owner
+        candidate = Candidate(source=PaymentSource.BINDING, payer=owner, account=_account_of(owner), binding=binding)
+        policy = policies.get(owner.region_id)
+        if owner.region.province != patient_province:
+            candidate.excluded = {
+                "rule": "R37",
+                "message": _(
+                    "%(owner)s is insured in another province: sharing across provinces goes through the "
+                    "relative's medical-insurance wallet."
+                )
+                % {"owner": mask_name(owner.name)},
+            }
+        elif policy is not None and policy.sharing_mode == SharingMode.TRANSFER:
+            candidate.excluded = {
+                "rule": "R36",
+                "message": _(
+                    "The region of %(owner)s shares by transfer (policy %(policy)s): the owner moves money "
+                    "into the relative's account instead of paying."
+                )
+                % {"owner": mask_name(owner.name), "policy": policy.label},
+            }
+        elif candidate.account is None:
+            candidate.excluded = {
+                "rule": "R30",
+                "message": _("%(owner)s has no personal account.") % {"owner": mask_name(owner.name)},
+            }
+        candidates.append(candidate)
+    return candidates
+
+
+# --- What may be paid (R31) -----------------------------------------------------------------------
+
+
+def _refused(title: str, *, code: str, status: int = 400, field: str = "", detail: str = "") -> PaymentRefused:
+    errors = [FieldError(field, title)] if field else []
+    return PaymentRefused(title=title, detail=detail, status=status, code=code, errors=errors)
+
+
+def payment_kind_check(
+    *, kind: str, category: str, institution: Institution | None, patient: InsuredPerson, on_date: dt.date
+) -> None:
+    """R31: the self-paid part at a designated clinic; drugs, devices and consumables at a designated
+    pharmacy; a resident's own contribution; the long-term-care contribution where the region has it.
+    Anything else is refused, naming R31."""
+    if kind not in PaymentKind.values:
+        raise _refused(
+            _("R31: a personal account pays only medical costs, pharmacy purchases and insurance contributions."),
+            code="kind_not_allowed",
+            field="kind",
+        )
+    where = institution.kind if institution is not None else None
+    if kind == PaymentKind.MEDICAL and where != Institution.Kind.CLINIC:
+        raise _refused(
+            _("R31: the self-paid part of medical costs is paid at a designated clinic."),
+            code="kind_not_allowed_here",
+            field="kind",
+        )
+    if kind == PaymentKind.PHARMACY:
+        if where != Institution.Kind.PHARMACY:
+            raise _refused(
+                _("R31: pharmacy purchases are paid at a designated pharmacy."),
+                code="kind_not_allowed_here",
+                field="kind",
+            )
+        if category not in PharmacyCategory.values:
+            raise _refused(
+                _("R31: at a pharmacy the account pays only for drugs, medical devices and medical consumables."),
+                code="category_not_allowed",
+                field="category",
+            )
+    if kind == PaymentKind.RESIDENT_CONTRIBUTION and patient.is_employee:
+        raise _refused(
+            _("R31: the resident-insurance contribution is paid for a person insured as a resident."),
+            code="not_a_resident",
+            field="kind",
+        )
+    if kind in (PaymentKind.RESIDENT_CONTRIBUTION, PaymentKind.LTC_CONTRIBUTION) and where not in (
+        None,
+        Institution.Kind.BRANCH,
+    ):
+        raise _refused(
+            _("R31: contributions are paid at a social-security branch or from the owner's page."),
+            code="kind_not_allowed_here",
+            field="kind",
+        )
+    if kind == PaymentKind.LTC_CONTRIBUTION:
+        policy = _policies({patient.region_id}, on_date)[patient.region_id]
+        if policy is None or not policy.long_term_care:
+            raise _refused(
+                _("R31: the patient's region has no long-term-care insurance contribution."),
+                code="no_long_term_care",
+                field="kind",
+            )
+
+
+def payment_amount_check(amount: Decimal, *, field: str = "amount") -> None:
+    problem = rules.amount_problem(amount)
+    if problem is None:
+        return
+    messages = {
+        "not_a_number": _("The amount must be a number of yuan."),
+        "not_positive": _("The amount must be more than zero."),
+        "too_precise": _("The amount has at most two decimals (fen)."),
+        "too_large": _("The amount is too large."),
+    }
+    raise _refused(messages[problem], code=f"amount_{problem}", field=field)
+
+
+# --- Quote and payment ----------------------------------------------------------------------------
+
+
+@dataclass
+class SplitLine:
+    """One line of a quote or receipt: how much from whose account (R33, R35)."""
+
+    position: int
+    source: str
+    payer: InsuredPerson
+    relationship: str
+    current: Decimal
+    historical: Decimal
+    wallet: Decimal
+    refunded: Decimal = Decimal(0)
+
+    @property
+    def amount(self) -> Decimal:
+        return self.current + self.historical + self.wallet
+
+
+@dataclass
+class Split:
+    """A quote (``payment`` None) or a receipt: the lines, the cash part and why owners were not used."""
+
+    patient: InsuredPerson
+    amount: Decimal
+    kind: str
+    lines: list[SplitLine]
+    cash: Decimal
+    notes: list[dict[str, str]] = field(default_factory=list)
+    payment: Payment | None = None
+    replayed: bool = False
+
+
+def _one_owner_per_payment(*, patient: InsuredPerson, institution: Institution | None, on_date: dt.date) -> bool:
+    # R33: the settling region's choice: the institution's region, or the patient's for a page payment.
+    region_code = institution.region_id if institution is not None else patient.region_id
+    policy = _policies({region_code}, on_date)[region_code]
+    return bool(policy and policy.one_owner_per_payment)
+
+
+def _funds(candidate: Candidate) -> Funds:
+    if candidate.excluded is not None:
+        return Funds()
+    if candidate.source == PaymentSource.WALLET:
+        return Funds(wallet=candidate.wallet.balance)
+    return Funds(
+        current=candidate.account.current_balance,
+        historical=candidate.account.historical_balance,
+        is_owner=candidate.source == PaymentSource.BINDING,
+    )
+
+
+def _decide(
+    *, candidates: Sequence[Candidate], amount: Decimal, one_owner: bool, patient: InsuredPerson, kind: str
+) -> Split:
+    takes, cash = rules.payment_split(
+        amount=amount, funds=[_funds(c) for c in candidates], one_owner_per_payment=one_owner
+    )
+    used = {take.index for take in takes}
+    lines = [
+        SplitLine(
+            position=position,
+            source=candidates[take.index].source,
+            payer=candidates[take.index].payer,
+            relationship=candidates[take.index].binding.relationship if candidates[take.index].binding else "",
+            current=take.current,
+            historical=take.historical,
+            wallet=take.wallet,
+        )
+        for position, take in enumerate(takes, start=1)
+    ]
+    notes = [c.excluded for c in candidates if c.excluded is not None]
+    if one_owner and cash > 0:
+        skipped = [
+            c
+            for i, c in enumerate(candidates)
+            if c.source == PaymentSource.BINDING and not c.excluded and i not in used
+        ]
+        if any(_funds(c).total > 0 for c in skipped):
+            notes.append(
+                {
+                    "rule": "R33",
+                    "message": _("This region allows one owner's account per payment; the rest is paid in cash."),
+                }
+            )
+    if not any(c.source == PaymentSource.BINDING for c in candidates) and cash > 0:
+        notes.append(
+            {
+                "rule": "R33",
+                "message": _(
+                    "No family member's account pays for this person: that needs an active family-sharing "
+                    "binding (the family card service gives no right to spend)."
+                ),
+            }
+        )
+    return Split(patient=patient, amount=amount, kind=kind, lines=lines, cash=cash, notes=notes)
+
+
+def payment_quote(
+    *,
+    patient: InsuredPerson,
+    institution: Institution | None,
+    kind: str,
+    amount: Decimal,
+    category: str = "",
+    on_date: dt.date | None = None,
+) -> Split:
+    """R33: the split a payment would make now (own account, which owners, cash), charging nothing."""
+    on_date = on_date or timezone.localdate()
+    payment_amount_check(amount)
+    payment_kind_check(kind=kind, category=category, institution=institution, patient=patient, on_date=on_date)
+    candidates = payment_candidates(patient=patient, on_date=on_date)
+    one_owner = _one_owner_per_payment(patient=patient, institution=institution, on_date=on_date)
+    return _decide(candidates=candidates, amount=amount, one_owner=one_owner, patient=patient, kind=kind)
+
+
+def _new_reference(prefix: str) -> str:
+    return f"{prefix}{timezone.localdate():%Y%m%d}{secrets.token_hex(5).upper()}"
+
+
+def _replay(payment: Payment, request_hash: str) -> Split:
+    """R34: the same key again: the first receipt, or 409 when the body differs."""
+    if payment.request_hash != request_hash:
+        raise _refused(
+            _("This Idempotency-Key was used for a different payment."),
+            code="idempotency_key_reused",
+            status=409,
+            detail=_("Use a new key for a new payment; send the same body to get the first receipt again."),
+        )
+    split = payment_receipt(payment_id=payment.pk)
+    split.replayed = True
+    return split
+
+
+def payment_make(
+    *,
+    client: User,
+    idempotency_key: str,
+    request_hash: str,
+    patient: InsuredPerson,
+    card_number: str,
+    institution: Institution | None,
+    kind: str,
+    amount: Decimal,
+    category: str = "",
+    only_owner: InsuredPerson | None = None,
+    on_date: dt.date | None = None,
+) -> Split:
+    """R31–R34: charge a payment once per (client, key): own account, wallet, owners in order, cash for the
+    rest; all or nothing, never an overdraft, every movement a ledger (or wallet) entry. Owners are told.
+
+    ``only_owner``: a contribution paid from the owner's page, from that owner's account only; refused
+    rather than split with cash when the account cannot cover it.
+    """
+    if not idempotency_key:
+        raise _refused(_("An Idempotency-Key header is required."), code="idempotency_key_missing")
+    existing = Payment.objects.filter(client=client, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return _replay(existing, request_hash)
+    on_date = on_date or timezone.localdate()
+    payment_amount_check(amount)
+    payment_kind_check(kind=kind, category=category, institution=institution, patient=patient, on_date=on_date)
+    one_owner = _one_owner_per_payment(patient=patient, institution=institution, on_date=on_date)
+    try:
+        with transaction.atomic():
+            payment = _charge(
+                client=client,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                patient=patient,
+                card_number=card_number,
+                institution=institution,
+                kind=kind,
+                category=category,
+                amount=amount,
+                only_owner=only_owner,
+                on_date=on_date,
+                one_owner=one_owner,
+            )
+    except IntegrityError:
+        # The same key at the same moment: the unique constraint let the other one through; answer it.
+        existing = Payment.objects.filter(client=client, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return _replay(existing, request_hash)
+    return payment_receipt(payment_id=payment.pk)
+
+
+def _charge(
+    *,
+    client: User,
+    idempotency_key: str,
+    request_hash: str,
+    patient: InsuredPerson,
+    card_number: str,
+    institution: Institution | None,
+    kind: str,
+    category: str,
+    amount: Decimal,
+    only_owner: InsuredPerson | None,
+    on_date: dt.date,
+    one_owner: bool,
+) -> Payment:
+    candidates = payment_candidates(patient=patient, on_date=on_date, only_owner=only_owner)
+    accounts, wallets = accounts_lock(
+        account_ids=[c.account.pk for c in candidates if c.account is not None and not c.excluded],
+        wallet_ids=[c.wallet.pk for c in candidates if c.wallet is not None],
+    )
+    # Decide on the locked (fresh) balances.
+    for candidate in candidates:
+        if candidate.account is not None and candidate.account.pk in accounts:
+            candidate.account = accounts[candidate.account.pk]
+        if candidate.wallet is not None:
+            candidate.wallet = wallets[candidate.wallet.pk]
+    split = _decide(candidates=candidates, amount=amount, one_owner=one_owner, patient=patient, kind=kind)
+    if only_owner is not None and split.cash > 0:
+        raise _refused(
+            _("The account balance is not enough for this."),
+            code="insufficient_balance",
+            status=409,
+            detail=_("Available: ¥%(available)s.") % {"available": f"{amount - split.cash:,.2f}"},
+        )
+    payment = Payment.objects.create(
+        client=client,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        reference=_new_reference("P"),
+        patient=patient,
+        card_number=card_number,
+        institution=institution,
+        kind=kind,
+        category=category,
+        amount=amount,
+        cash_amount=split.cash,
+        office_state=OfficeState.PENDING
+        if kind in (PaymentKind.RESIDENT_CONTRIBUTION, PaymentKind.LTC_CONTRIBUTION)
+        else OfficeState.NONE,
+    )
+    by_payer = {(c.source, c.payer.pk): c for c in candidates}
+    parts, postings = [], []
+    where = institution.name if institution is not None else _("online")
+    for line in split.lines:
+        candidate = by_payer[(line.source, line.payer.pk)]
+        parts.append(
+            PaymentPart(
+                payment=payment,
+                position=line.position,
+                source=line.source,
+                payer=line.payer,
+                binding=candidate.binding,
+                account=candidate.account if line.source != PaymentSource.WALLET else None,
+                wallet=candidate.wallet if line.source == PaymentSource.WALLET else None,
+                current_amount=line.current,
+                historical_amount=line.historical,
+                wallet_amount=line.wallet,
+            )
+        )
+        description = f"{payment.get_kind_display()} · {mask_name(patient.name)} · {where}"
+        if line.wallet:
+            wallet_post_locked(
+                wallet=candidate.wallet,
+                amount=-line.wallet,
+                kind=WalletEntry.Kind.PAYMENT,
+                description=description,
+                reference=payment.reference,
+                created_by=client,
+            )
+        for part, value in ((LedgerEntry.Part.CURRENT, line.current), (LedgerEntry.Part.HISTORICAL, line.historical)):
+            if value:
+                postings.append(
+                    (
+                        candidate.account.pk,
+                        Posting(part, -value, LedgerEntry.Kind.PAYMENT, description, payment.reference),
+                    )
+                )
+    PaymentPart.objects.bulk_create(parts)
+    ledger_post_locked(accounts=accounts, postings=postings, created_by=client)
+    for line in split.lines:
+        if line.source == PaymentSource.BINDING:
+            _notify_owner(payment=payment, line=line, where=where)
+    return payment
+
+
+def _notify_owner(*, payment: Payment, line: SplitLine, where: str) -> None:
+    """消息 (R35): every payment from an owner's account: who, where, how much."""
+    notification_send(
+        person=line.payer,
+        kind="payment.from_account",
+        title=_("¥%(amount)s paid from your account for %(patient)s")
+        % {"amount": f"{line.amount:,.2f}", "patient": mask_name(payment.patient.name)},
+        body=_("%(kind)s at %(where)s, payment %(reference)s.")
+        % {"kind": payment.get_kind_display(), "where": where, "reference": payment.reference},
+        link="/family/records/",
+        dedup_key=f"payment:{payment.pk}:{line.position}",
+        sms=True,
+    )
+
+
+def payment_receipt(*, payment_id: int) -> Split:
+    """The receipt of a payment: each part and from whose account, the cash part, refunds (two queries)."""
+    payment = Payment.objects.select_related("patient", "institution").get(pk=payment_id)
+    parts = list(payment.parts.select_related("payer", "binding").order_by("position"))
+    lines = [
+        SplitLine(
+            position=part.position,
+            source=part.source,
+            payer=part.payer,
+            relationship=part.binding.relationship if part.binding else "",
+            current=part.current_amount,
+            historical=part.historical_amount,
+            wallet=part.wallet_amount,
+            refunded=part.refunded_amount,
+        )
+        for part in parts
+    ]
+    return Split(
+        patient=payment.patient,
+        amount=payment.amount,
+        kind=payment.kind,
+        lines=lines,
+        cash=payment.cash_amount,
+        payment=payment,
+    )
+
+
+# --- Refunds (R34) --------------------------------------------------------------------------------
+
+
+@dataclass
+class RefundResult:
+    refund: PaymentRefund
+    receipt: Split
+    replayed: bool = False
+
+
+def payment_refund(
+    *,
+    client: User,
+    payment_id: int,
+    idempotency_key: str,
+    request_hash: str,
+    amount: Decimal | None = None,
+    reason: str = "",
+) -> RefundResult:
+    """R34: refund all of what is left (``amount`` None) or part of it, as new entries back to the accounts
+    that paid (cash first, then the parts in reverse deduction order); never an edit. Once per key.
+
+    Only the client that took the payment (the same clinic's system or a clerk of the same institution)
+    may refund it.
+    """
+    if not idempotency_key:
+        raise _refused(_("An Idempotency-Key header is required."), code="idempotency_key_missing")
+    existing = PaymentRefund.objects.filter(client=client, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return _refund_replay(existing, request_hash)
+    if amount is not None:
+        payment_amount_check(amount)
+    try:
+        with transaction.atomic():
+            refund = _refund(
+                client=client,
+                payment_id=payment_id,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                amount=amount,
+                reason=reason,
+            )
+    except IntegrityError:
+        existing = PaymentRefund.objects.filter(client=client, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return _refund_replay(existing, request_hash)
+    return RefundResult(refund=refund, receipt=payment_receipt(payment_id=payment_id))
+
+
+def _refund_replay(refund: PaymentRefund, request_hash: str) -> RefundResult:
+    if refund.request_hash != request_hash:
+        raise _refused(
+            _("This Idempotency-Key was used for a different refund."), code="idempotency_key_reused", status=409
+        )
+    return RefundResult(refund=refund, receipt=payment_receipt(payment_id=refund.payment_id), replayed=True)
+
+
+def _may_refund(client: User, payment: Payment) -> bool:
+    if client.pk == payment.client_id:
+        return True
+    return bool(
+        client.role == User.Role.CLERK
+        and client.institution_id is not None
+        and client.institution_id == payment.institution_id
+    )
+
+
+def _left(part: PaymentPart) -> Refundable:
+    """What is left to refund of a part, per source part: refunds take the wallet, then previous years,
+    then the current year (rules.refund_split), so the refunded total says where it went."""
+    refunded = part.refunded_amount
+    wallet_back = min(part.wallet_amount, refunded)
+    historical_back = min(part.historical_amount, refunded - wallet_back)
+    current_back = min(part.current_amount, refunded - wallet_back - historical_back)
+    return Refundable(
+        current=part.current_amount - current_back,
+        historical=part.historical_amount - historical_back,
+        wallet=part.wallet_amount - wallet_back,
+    )
+
+
+def _refund(
+    *,
+    client: User,
+    payment_id: int,
+    idempotency_key: str,
+    request_hash: str,
+    amount: Decimal | None,
+    reason: str,
+) -> PaymentRefund:
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None or not _may_refund(client, payment):
+        # The same answer for a payment of someone else's as for none: ids are not probed this way.
+        raise _refused(_("No such payment."), code="not_found", status=404)
+    parts = list(payment.parts.order_by("position"))
+    accounts, wallets = accounts_lock(
+        account_ids=[p.account_id for p in parts if p.account_id],
+        wallet_ids=[p.wallet_id for p in parts if p.wallet_id],
+    )
+    # The payment row is locked after the accounts, as every writer does (R34 fixed order).
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    left = payment.amount - payment.refunded_amount
+    amount = left if amount is None else amount
+    if left <= 0:
+        raise _refused(_("This payment has been refunded in full already."), code="refunded_already", status=409)
+    if amount > left:
+        raise _refused(
+            _("At most ¥%(left)s of this payment can still be refunded.") % {"left": f"{left:,.2f}"},
+            code="refund_too_large",
+            status=409,
+            field="amount",
+        )
+    parts_left = [_left(part) for part in parts]
+    # Refunds always take cash first (rules.refund_split), so what went back in cash follows from the total.
+    cash_left = payment.cash_amount - min(payment.cash_amount, payment.refunded_amount)
+    cash_back, takes = rules.refund_split(amount=amount, cash_left=cash_left, parts=parts_left)
+    refund = PaymentRefund.objects.create(
+        payment=payment,
+        client=client,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        amount=amount,
+        cash_amount=cash_back,
+        reason=reason[:200],
+    )
+    postings = []
+    description = _("Refund of payment %(reference)s") % {"reference": payment.reference}
+    for take in takes:
+        part = parts[take.index]
+        if take.wallet:
+            wallet_post_locked(
+                wallet=wallets[part.wallet_id],
+                amount=take.wallet,
+                kind=WalletEntry.Kind.REVERSAL,
+                description=description,
+                reference=payment.reference,
+                created_by=client,
+            )
+        for ledger_part, value in (
+            (LedgerEntry.Part.CURRENT, take.current),
+            (LedgerEntry.Part.HISTORICAL, take.historical),
+        ):
+            if value:
+                postings.append(
+                    (
+                        part.account_id,
+                        Posting(ledger_part, value, LedgerEntry.Kind.REVERSAL, description, payment.reference),
+                    )
+                )
+        PaymentPart.objects.filter(pk=part.pk).update(refunded_amount=part.refunded_amount + take.total)
+    ledger_post_locked(accounts=accounts, postings=postings, created_by=client)
+    Payment.objects.filter(pk=payment.pk).update(refunded_amount=payment.refunded_amount + amount)
+    audit_record(actor=client, action="payment.refunded", target=payment, detail={"amount": str(amount)})
+    return refund
