@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 from accounts.decorators import has_totp
 
 # Staff areas; later issues add their own prefixes (review workbench, counter).
-STAFF_PREFIXES = ("/admin/", "/staff/")
+STAFF_PREFIXES = ("/admin/", "/staff/", "/counter/")
 
 
 class StaffMfaMiddleware:
