@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from cards.models import ECard, FamilyCardLink, QrToken
+from accounts.errors import DomainError
+from cards.forms import CardSuspendForm
+from cards.models import CardState, ECard, FamilyCardDocument, FamilyCardLink, QrToken
+from cards.services import card_reactivate, card_suspend
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -36,6 +43,7 @@ class ECardAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["state", "channel"]
     list_select_related = ["person", "issuing_region"]
+    actions = ["suspend_cards", "reactivate_cards"]
     search_fields = ["=person__id_number"]
     search_help_text = _("A full ID number of the card holder.")
     fields = [
@@ -50,6 +58,9 @@ class ECardAdmin(ReadOnlyAdmin):
         "failed_attempts",
         "locked_until",
         "claimed_at",
+        "suspended_at",
+        "suspended_by",
+        "suspension_reason",
         "created_at",
     ]
     readonly_fields = fields
@@ -57,6 +68,61 @@ class ECardAdmin(ReadOnlyAdmin):
     @admin.display(description=_("card holder"))
     def holder(self, card: ECard) -> str:
         return f"{card.person.masked_name} {card.person.masked_id_number}"
+
+    @admin.action(description=_("Suspend the selected cards (asks for the reason)"))
+    def suspend_cards(self, request: HttpRequest, queryset) -> HttpResponse | None:
+        """A confirmation page asks the reason the holders read; each card goes through ``card_suspend``."""
+        form = CardSuspendForm(request.POST if "reason" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            done = self._each(
+                request,
+                queryset,
+                lambda card: card_suspend(card_id=card.pk, actor=request.user, reason=form.cleaned_data["reason"]),
+            )
+            if done:
+                self.message_user(
+                    request,
+                    ngettext("%(count)d card suspended.", "%(count)d cards suspended.", done) % {"count": done},
+                    messages.SUCCESS,
+                )
+            return None
+        return TemplateResponse(
+            request,
+            "cards/admin_suspend.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("Suspend e-cards"),
+                "form": form,
+                "cards": queryset.select_related("person"),
+                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description=_("Reactivate the selected suspended cards"))
+    def reactivate_cards(self, request: HttpRequest, queryset) -> None:
+        done = self._each(
+            request,
+            queryset.filter(state=CardState.SUSPENDED),
+            lambda card: card_reactivate(card_id=card.pk, actor=request.user),
+        )
+        self.message_user(
+            request,
+            ngettext("%(count)d card reactivated.", "%(count)d cards reactivated.", done) % {"count": done},
+            messages.SUCCESS if done else messages.WARNING,
+        )
+
+    def _each(self, request: HttpRequest, queryset, action) -> int:
+        """Run the service on each card; a refusal is reported for its card and the others go on."""
+        done = 0
+        for card in queryset.select_related("person"):
+            try:
+                action(card)
+            except DomainError as error:
+                self.message_user(request, f"{card}: {error.title}", messages.ERROR)
+            else:
+                done += 1
+        return done
 
     @admin.display(description=_("password set"), boolean=True)
     def password_is_set(self, card: ECard) -> bool:
@@ -103,3 +169,36 @@ class FamilyCardLinkAdmin(ReadOnlyAdmin):
     @admin.display(description=_("relative"))
     def relative_masked(self, link: FamilyCardLink) -> str:
         return f"{link.relative.masked_name} {link.relative.masked_id_number}"
+
+
+@admin.register(FamilyCardDocument)
+class FamilyCardDocumentAdmin(ReadOnlyAdmin):
+    """Looked at here; decided on the reviewers' page (/staff/family-cards/), which audits every view (R51).
+
+    The file is never linked: only its stored name shows, so no page image leaves without an audit row."""
+
+    list_display = ["id", "link", "kind", "status", "precheck_status", "created_at", "decided_by", "decided_at"]
+    list_filter = ["status", "kind", "precheck_status"]
+    list_select_related = ["link__manager", "link__relative", "decided_by"]
+    date_hierarchy = "created_at"
+    fields = [
+        "link",
+        "kind",
+        "stored_file",
+        "content_type",
+        "size",
+        "pages",
+        "uploaded_by",
+        "created_at",
+        "status",
+        "rejection_reason",
+        "decided_by",
+        "decided_at",
+        "precheck_status",
+        "precheck",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("file"))
+    def stored_file(self, document: FamilyCardDocument) -> str:
+        return document.file.name

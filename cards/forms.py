@@ -198,3 +198,49 @@ class FamilyCardAddForm(forms.Form):
 
     def clean_document_kind(self) -> str:
         return self.cleaned_data.get("document_kind") or FamilyCardDocumentKind.RELATIVE_HOUSEHOLD_REGISTER
+
+
+class FamilyCardDocumentForm(forms.Form):
+    """R24: a document uploaded again after a reviewer rejected the first one."""
+
+    document_kind = FamilyCardAddForm.base_fields["document_kind"]
+    file = FamilyCardAddForm.base_fields["file"]
+
+    def clean_document_kind(self) -> str:
+        return self.cleaned_data.get("document_kind") or FamilyCardDocumentKind.RELATIVE_HOUSEHOLD_REGISTER
+
+
+LANGUAGE_CHOICES = [("zh-hans", "中文"), ("en", "English")]
+
+
+class FamilyCardRejectForm(forms.Form):
+    """R24: why a family card document is rejected: a canned reason and/or a note; the manager reads both."""
+
+    reason = forms.TypedChoiceField(label=_("Reason"), coerce=int, required=False, empty_value=None)
+    note = forms.CharField(
+        label=_("Note for the citizen (optional)"),
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    language = forms.ChoiceField(label=_("Language of the reason"), choices=LANGUAGE_CHOICES, initial="zh-hans")
+
+    def __init__(self, *args, reasons=(), language: str = "zh-hans", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].choices = [("", _("Choose a reason…")), *[(r.pk, r.text_for(language)) for r in reasons]]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if not cleaned.get("reason") and not (cleaned.get("note") or "").strip():
+            self.add_error("reason", _("Choose a reason or write one."))
+        return cleaned
+
+
+class CardSuspendForm(forms.Form):
+    """Why the selected cards are suspended; each holder reads it on their card page."""
+
+    reason = forms.CharField(
+        label=_("Reason the holder reads"),
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )

@@ -69,6 +69,12 @@ class ECard(models.Model):
     failed_attempts = models.PositiveSmallIntegerField(_("wrong passwords in a row"), default=0)
     locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    # A suspended card (已暂停) shows no code and verifies none; the holder's page says why (card_suspend).
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
+    suspended_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("suspended by")
+    )
+    suspension_reason = models.CharField(_("reason for the suspension"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("claim started at"), default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -93,6 +99,11 @@ class ECard(models.Model):
                 name="ecard_active_claim_complete",
             ),
             models.CheckConstraint(condition=~Q(guardian=F("person")), name="ecard_guardian_not_self"),
+            # The holder is always told when and why their card was suspended.
+            models.CheckConstraint(
+                condition=~Q(state=CardState.SUSPENDED) | (Q(suspended_at__isnull=False) & ~Q(suspension_reason="")),
+                name="ecard_suspended_with_reason",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -101,6 +112,10 @@ class ECard(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state == CardState.ACTIVE
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.state == CardState.SUSPENDED
 
 
 class QrToken(models.Model):
@@ -205,6 +220,11 @@ class FamilyCardLink(models.Model):
     def __str__(self) -> str:
         return f"{self.manager.masked_name} → {self.relative.masked_name} ({self.get_state_display()})"
 
+    @property
+    def face_step_done(self) -> bool:
+        """R43/R23: the relative's face (16+) or the child's photo is recorded; the review may still be due."""
+        return bool(self.verified_by) and self.verification_id is not None
+
 
 class FamilyCardDocumentKind(models.TextChoices):
     """R43 follows R20/R21: the relative's household register page, or a newborn's birth medical certificate."""
@@ -219,8 +239,26 @@ def family_card_document_path(document: FamilyCardDocument, filename: str) -> st
     return f"family_cards/{document.link_id}/{uuid.uuid4().hex}.{extension}"
 
 
+class FamilyCardDocumentStatus(models.TextChoices):
+    """R24: every document is decided by a reviewer; automation never approves alone."""
+
+    PENDING = "pending", _("waiting for review")
+    APPROVED = "approved", _("approved")
+    REJECTED = "rejected", _("rejected")
+
+
+class FamilyCardPrecheckStatus(models.TextChoices):
+    """R24: the automatic pre-check (readability, recognised text against the claim) of a document."""
+
+    PENDING = "pending", _("not run yet")
+    DONE = "done", _("done")
+    UNREADABLE = "unreadable", _("unreadable")
+    FAILED = "failed", _("could not run")
+
+
 class FamilyCardDocument(models.Model):
-    """A document of a family card link (R43 via R20/R21), checked by content, in private storage (R51)."""
+    """A document of a family card link (R43 via R20/R21), checked by content, in private storage (R51),
+    pre-checked automatically and decided by a reviewer (R24). A rejected one is replaced by a new upload."""
 
     link = models.ForeignKey(
         FamilyCardLink, on_delete=models.PROTECT, related_name="documents", verbose_name=_("family card link")
@@ -229,18 +267,60 @@ class FamilyCardDocument(models.Model):
     file = models.FileField(_("file"), storage=private_storage, upload_to=family_card_document_path, max_length=200)
     content_type = models.CharField(_("content type"), max_length=50)
     size = models.PositiveIntegerField(_("size in bytes"))
+    pages = models.PositiveSmallIntegerField(_("pages"), default=1)
     uploaded_by = models.ForeignKey(
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("uploaded by")
     )
     created_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+    status = models.CharField(
+        _("review"), max_length=16, choices=FamilyCardDocumentStatus.choices, default=FamilyCardDocumentStatus.PENDING
+    )
+    rejection_reason = models.CharField(_("reason for the rejection"), max_length=300, blank=True)
+    decided_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("decided by")
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    precheck_status = models.CharField(
+        _("pre-check"),
+        max_length=16,
+        choices=FamilyCardPrecheckStatus.choices,
+        default=FamilyCardPrecheckStatus.PENDING,
+    )
+    precheck = models.JSONField(_("pre-check report"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("family card document")
         verbose_name_plural = _("family card documents")
         ordering = ["link", "created_at", "id"]
+        indexes = [
+            # The reviewers' queue: waiting documents, oldest first.
+            models.Index(
+                fields=["created_at", "id"],
+                condition=Q(status="pending"),
+                name="familycarddoc_waiting",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind__in=FamilyCardDocumentKind.values), name="familycarddocument_kind_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=FamilyCardDocumentStatus.values), name="familycarddocument_status_known"
+            ),
+            # R24: one document of a link is live (waiting or approved); a rejected one may be replaced.
+            models.UniqueConstraint(
+                fields=["link"],
+                condition=Q(status__in=["pending", "approved"]),
+                name="familycarddocument_one_live_per_link",
+            ),
+            # A decision says who and when; a rejection also why (the citizen reads it).
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_at__isnull=False, decided_by__isnull=False),
+                name="familycarddocument_decided_by_whom",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rejected") | ~Q(rejection_reason=""),
+                name="familycarddocument_rejected_with_reason",
             ),
         ]
 

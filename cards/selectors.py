@@ -5,13 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.conf import settings
+from django.db.models import Prefetch, Q
 
 from accounts.identity import age_on
-from accounts.models import InsuredPerson, PersonalAccount
+from accounts.models import InsuredPerson, LedgerEntry, PersonalAccount
 from cards import rules
-from cards.models import FAMILY_CARD_OPEN_STATES, ECard, FamilyCardLink, FamilyCardLinkState
-from family.models import Binding, BindingState
+from cards.models import (
+    FAMILY_CARD_OPEN_STATES,
+    ECard,
+    FamilyCardDocument,
+    FamilyCardDocumentStatus,
+    FamilyCardLink,
+    FamilyCardLinkState,
+)
+from family.models import Binding, BindingState, Payment, PaymentPart
 from family.selectors import policy_in_force
 
 # R23: the age from which a person acts for themselves, when no policy version says otherwise.
@@ -49,6 +57,15 @@ def family_card_link_active(*, manager: InsuredPerson | int | None, relative: In
     if manager is None:
         return False
     return FamilyCardLink.objects.filter(manager=manager, relative=relative, state=FamilyCardLinkState.ACTIVE).exists()
+
+
+def family_card_max_for(*, region_code: str, on_date: dt.date) -> int:
+    """R43: how many relatives one manager may have in the family card service: the limit of the manager's
+    region policy in force on ``on_date``, or the ``FAMILY_CARD_MAX_RELATIVES`` setting (8) where it sets none."""
+    policy = policy_in_force(region_code=region_code, on_date=on_date)
+    if policy is not None and policy.family_card_max is not None:
+        return policy.family_card_max
+    return int(getattr(settings, "FAMILY_CARD_MAX_RELATIVES", 8))
 
 
 def face_age_for(*, region_code: str, on_date: dt.date) -> int:
@@ -119,3 +136,74 @@ def payers_for_person(*, person: InsuredPerson, on_date: dt.date) -> list[Payer]
         for binding in bindings
     ]
     return rules.payers(own=own, bound_owners=bound)
+
+
+# --- Family card documents and their review (R43 via R20/R21, R24) ---
+
+
+def family_card_documents_waiting():
+    """R24: documents of pending family card links that wait for a reviewer, oldest first (a queryset)."""
+    return (
+        FamilyCardDocument.objects.filter(
+            status=FamilyCardDocumentStatus.PENDING, link__state=FamilyCardLinkState.PENDING
+        )
+        .select_related("link__manager", "link__relative", "link__manager__region")
+        .order_by("created_at", "pk")
+    )
+
+
+def family_card_document_for_review(*, document_id: int) -> FamilyCardDocument | None:
+    """One document with its link and persons, as the review screen shows it (None when there is none)."""
+    return (
+        FamilyCardDocument.objects.select_related(
+            "link__manager", "link__relative", "link__manager__region", "decided_by", "uploaded_by"
+        )
+        .filter(pk=document_id)
+        .first()
+    )
+
+
+def family_card_documents_of(*, link: FamilyCardLink) -> list[FamilyCardDocument]:
+    """The documents of a link, newest first: the first is the one that counts (R24: a rejected one is replaced)."""
+    return list(
+        FamilyCardDocument.objects.filter(link=link).select_related("decided_by").order_by("-created_at", "-pk")
+    )
+
+
+# The relative's movements shown on the family card page (R43: "see their records").
+FAMILY_CARD_RECORDS_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class RelativeRecords:
+    """R43: a relative's recent movements, read-only: their own ledger entries and payments made for them."""
+
+    entries: list[LedgerEntry]
+    payments: list[Payment]
+    more_entries: bool
+    more_payments: bool
+    has_account: bool
+
+
+def family_card_records_for(*, relative: InsuredPerson, limit: int = FAMILY_CARD_RECORDS_LIMIT) -> RelativeRecords:
+    """R43: the latest ``limit`` ledger entries of the relative's personal account (if any) and payments made
+    for them as the patient, newest first, with who paid each part (four queries, whatever the number of rows).
+
+    Seeing records gives no right to spend (R43): nothing here is a payer.
+    """
+    has_account = PersonalAccount.objects.filter(person=relative).exists()
+    entries = list(LedgerEntry.objects.filter(account__person=relative).order_by("-created_at", "-pk")[: limit + 1])
+    parts = PaymentPart.objects.select_related("payer").order_by("position")
+    payments = list(
+        Payment.objects.filter(patient=relative)
+        .select_related("institution")
+        .prefetch_related(Prefetch("parts", queryset=parts))
+        .order_by("-created_at", "-pk")[: limit + 1]
+    )
+    return RelativeRecords(
+        entries=entries[:limit],
+        payments=payments[:limit],
+        more_entries=len(entries) > limit,
+        more_payments=len(payments) > limit,
+        has_account=has_account,
+    )

@@ -15,13 +15,16 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
+import pypdfium2
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core import signing
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
-from django.utils import formats, timezone
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -29,7 +32,7 @@ from accounts.errors import FieldError
 from accounts.identity import normalize_id_number
 from accounts.masking import mask_id_number, mask_name
 from accounts.models import FaceVerification, Institution, InsuredPerson, Region, User
-from accounts.services import audit_record
+from accounts.services import audit_record, notification_send
 from cards import rules
 from cards.errors import CardLocked, CardPasswordRefused, CardRefused, FamilyCardRefused, QrRefused
 from cards.models import (
@@ -39,15 +42,23 @@ from cards.models import (
     ECard,
     FamilyCardDocument,
     FamilyCardDocumentKind,
+    FamilyCardDocumentStatus,
     FamilyCardLink,
     FamilyCardLinkState,
+    FamilyCardPrecheckStatus,
     FamilyCardVerifiedBy,
     QrToken,
 )
 from cards.qr import qr_svg
-from cards.selectors import family_card_link_active, payers_for_person, person_is_child
-from family.documents import DocumentRefused, StoredContent, document_max_bytes, read_document_content
-from family.models import Binding, BindingState, Relation
+from cards.selectors import family_card_link_active, family_card_max_for, payers_for_person, person_is_child
+from family.documents import (
+    DocumentRefused,
+    StoredContent,
+    document_max_bytes,
+    document_page_image,
+    read_document_content,
+)
+from family.models import Binding, BindingState, Relation, ReviewReason
 
 __all__ = [
     "QR_SALT",
@@ -60,15 +71,24 @@ __all__ = [
     "QrVerification",
     "card_accept_agreement",
     "card_change_password",
+    "card_change_password_by_manager",
     "card_check_password",
     "card_claim_for_child",
     "card_claim_start",
     "card_face_passed",
+    "card_of_managed_child",
     "card_password_attempts_left",
+    "card_reactivate",
     "card_reset_password",
+    "card_reset_password_by_manager",
     "card_set_password",
+    "card_suspend",
     "family_card_add",
     "family_card_confirm",
+    "family_card_document_approve",
+    "family_card_document_precheck_run",
+    "family_card_document_reject",
+    "family_card_document_replace",
     "family_card_end",
     "password_problem_message",
     "qr_issue",
@@ -103,10 +123,6 @@ def _qr_ttl_seconds() -> int:
 
 def _face_valid_minutes() -> int:
     return getattr(settings, "CARD_FACE_VALID_MINUTES", 10)
-
-
-def _family_card_max() -> int:
-    return getattr(settings, "FAMILY_CARD_MAX_RELATIVES", 8)
 
 
 def _login_of(person: InsuredPerson) -> User | None:
@@ -394,10 +410,11 @@ def card_check_password(*, card: ECard, password: str) -> bool:
     return right
 
 
-def card_change_password(*, card: ECard, old_password: str, new_password: str) -> ECard:
+def card_change_password(*, card: ECard, old_password: str, new_password: str, actor: User | None = None) -> ECard:
     """R41: change the password knowing the old one. A wrong old one counts as a wrong try (and may lock).
 
     The check commits first (its count must survive the refusal), then the change in its own transaction.
+    ``actor`` is who changes it, for the audit log: the holder unless told (a child's manager, R43).
     """
     _refuse_trivial(new_password, card.person, "new_password")
     if not card_check_password(card=card, password=old_password):
@@ -420,24 +437,25 @@ def card_change_password(*, card: ECard, old_password: str, new_password: str) -
     with transaction.atomic():
         locked = _locked_card(card)
         locked.save(update_fields=_store_password(locked, new_password, timezone.now()))
-        audit_record(actor=_login_of(locked.person), action="card.password_changed", target=locked.person)
+        audit_record(
+            actor=actor or _login_of(locked.person),
+            action="card.password_changed",
+            target=locked.person,
+            detail={"card": locked.pk, "by_manager": actor is not None and actor.person_id != locked.person_id},
+        )
     return _refresh(card, locked)
 
 
-def card_reset_password(*, card: ECard, verification: FaceVerification, new_password: str) -> ECard:
-    """R41: forgot the password: a passed face verification (purpose ``card_password_reset``) of the holder
-    (or of a child's manager) from the last 10 minutes sets a new one and lifts the lock.
-
-    A verification counts once: it must be newer than the password it replaces.
-    """
+def _reset_password(
+    card: ECard, *, verification: FaceVerification, new_password: str, face_of: set[int | None], actor: User | None
+) -> ECard:
     with transaction.atomic():
         locked = _locked_card(card)
         if locked.state != CardState.ACTIVE:
             raise CardRefused(title=_("This card is not active."), status=409, code="card_not_active")
-        _require_guardian_link(locked)
         _check_face(
             verification,
-            persons={locked.person_id, locked.guardian_id},
+            persons=face_of,
             purpose=FACE_PASSWORD_RESET,
             reference=str(locked.pk),
             not_before=locked.password_set_at,
@@ -445,12 +463,171 @@ def card_reset_password(*, card: ECard, verification: FaceVerification, new_pass
         _refuse_trivial(new_password, locked.person, "new_password")
         locked.save(update_fields=_store_password(locked, new_password, timezone.now()))
         audit_record(
-            actor=_login_of(verification.person),
+            actor=actor or _login_of(verification.person),
             action="card.password_reset",
             target=locked.person,
-            detail={"card": locked.pk, "verification": verification.pk},
+            detail={"card": locked.pk, "verification": verification.pk, "face_of": verification.person_id},
         )
     return _refresh(card, locked)
+
+
+def card_reset_password(*, card: ECard, verification: FaceVerification, new_password: str) -> ECard:
+    """R41: forgot the password: a passed face verification (purpose ``card_password_reset``) of the holder
+    (or of a child's manager who claimed the card) from the last 10 minutes sets a new one and lifts the lock.
+
+    A verification counts once: it must be newer than the password it replaces.
+    """
+    _require_guardian_link(card)
+    return _reset_password(
+        card,
+        verification=verification,
+        new_password=new_password,
+        face_of={card.person_id, card.guardian_id},
+        actor=None,
+    )
+
+
+def card_of_managed_child(*, link_id: int, manager_user: User) -> ECard:
+    """R43/R41: the active card of the child of an active family card link that ``manager_user`` holds.
+
+    Refused (``CardRefused``) when the link is not theirs or not active, the relative is at or over the face
+    age (they look after their own password), or the child has no active card."""
+    link = (
+        FamilyCardLink.objects.select_related("manager", "relative")
+        .filter(pk=link_id, manager_id=manager_user.person_id, state=FamilyCardLinkState.ACTIVE)
+        .first()
+    )
+    if link is None or manager_user.person_id is None:
+        raise CardRefused(
+            title=_("You no longer manage this relative's card (family card service)."),
+            status=403,
+            code="not_managed",
+        )
+    if not person_is_child(person=link.relative, region_code=link.manager.region_id, on_date=timezone.localdate()):
+        raise CardRefused(
+            title=_("From 16, a person looks after their own card password."),
+            detail=_("Ask your relative to change or reset the password themselves."),
+            status=403,
+            code="not_a_child",
+        )
+    card = ECard.objects.select_related("person").filter(person=link.relative).first()
+    if card is None or card.state != CardState.ACTIVE:
+        raise CardRefused(title=_("This card is not active."), status=409, code="card_not_active")
+    return card
+
+
+def card_change_password_by_manager(*, link_id: int, manager_user: User, old_password: str, new_password: str) -> ECard:
+    """R43/R41: a manager changes the card password of a child they manage, knowing the old one.
+
+    The same rules as the holder's: trivial passwords refused, a wrong old one counts toward the lock."""
+    card = card_of_managed_child(link_id=link_id, manager_user=manager_user)
+    return card_change_password(card=card, old_password=old_password, new_password=new_password, actor=manager_user)
+
+
+def card_reset_password_by_manager(
+    *, link_id: int, manager_user: User, verification: FaceVerification, new_password: str
+) -> ECard:
+    """R43/R41: a manager sets a new card password for a child they manage after the MANAGER's own fresh face
+    verification (purpose ``card_password_reset``, the child's card as reference); the lock is lifted."""
+    card = card_of_managed_child(link_id=link_id, manager_user=manager_user)
+    return _reset_password(
+        card,
+        verification=verification,
+        new_password=new_password,
+        face_of={manager_user.person_id},
+        actor=manager_user,
+    )
+
+
+# --- Suspension (已暂停) ---
+
+SUSPENSION_REASON_MAX = 200
+
+
+def _require_card_admin(actor: User) -> None:
+    # Suspending stops every payment with the card: an administrator's decision, not a clerk's or a reviewer's.
+    if not (actor.role == User.Role.ADMIN or actor.is_superuser):
+        raise CardRefused(title=_("Only administrators suspend or reactivate cards."), status=403, code="not_allowed")
+
+
+def _tell_holder(card: ECard, *, kind: str, title: str, body: str, dedup_key: str) -> None:
+    """The holder, and for a child's card the manager who claimed it, are told (消息)."""
+    for person in filter(None, (card.person, card.guardian)):
+        notification_send(
+            person=person,
+            kind=kind,
+            title=title,
+            body=body,
+            link=reverse("card_home"),
+            dedup_key=f"{dedup_key}:{person.pk}",
+        )
+
+
+def card_suspend(*, card_id: int, actor: User, reason: str) -> ECard:
+    """Suspend an active card (已暂停): it shows no QR code and none of its codes is accepted (R42) until
+    ``card_reactivate``. ``reason`` is what the holder reads on their card page; an audit row is written."""
+    _require_card_admin(actor)
+    reason = " ".join((reason or "").split())
+    if not reason or len(reason) > SUSPENSION_REASON_MAX:
+        raise CardRefused(
+            title=_("Write the reason the holder reads (at most %(limit)d characters).")
+            % {"limit": SUSPENSION_REASON_MAX},
+            code="reason_required",
+            errors=[FieldError("reason", _("Write the reason the holder reads."))],
+        )
+    with transaction.atomic():
+        card = ECard.objects.select_for_update(of=("self",)).select_related("person", "guardian").get(pk=card_id)
+        if card.state != CardState.ACTIVE:
+            raise CardRefused(title=_("Only an active card can be suspended."), status=409, code="card_not_active")
+        now = timezone.now()
+        card.state = CardState.SUSPENDED
+        card.suspended_at = now
+        card.suspended_by = actor
+        card.suspension_reason = reason
+        card.save(update_fields=["state", "suspended_at", "suspended_by", "suspension_reason", "updated_at"])
+        audit_record(
+            actor=actor, action="card.suspended", target=card.person, detail={"card": card.pk, "reason": reason}
+        )
+        with translation.override(settings.LANGUAGE_CODE):
+            _tell_holder(
+                card,
+                kind="card.suspended",
+                title=_("Your electronic social-security card is suspended"),
+                body=_("Reason: %(reason)s. Call 12393 or visit a medical-insurance service hall with your ID card.")
+                % {"reason": reason},
+                dedup_key=f"card:{card.pk}:suspended:{now.isoformat()}",
+            )
+    return card
+
+
+def card_reactivate(*, card_id: int, actor: User, note: str = "") -> ECard:
+    """Lift a suspension: the card is active again and shows its code; an audit row is written."""
+    _require_card_admin(actor)
+    with transaction.atomic():
+        card = ECard.objects.select_for_update(of=("self",)).select_related("person", "guardian").get(pk=card_id)
+        if card.state != CardState.SUSPENDED:
+            raise CardRefused(title=_("This card is not suspended."), status=409, code="card_not_suspended")
+        previous = card.suspension_reason
+        card.state = CardState.ACTIVE
+        card.suspended_at = None
+        card.suspended_by = None
+        card.suspension_reason = ""
+        card.save(update_fields=["state", "suspended_at", "suspended_by", "suspension_reason", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="card.reactivated",
+            target=card.person,
+            detail={"card": card.pk, "was_suspended_for": previous, "note": " ".join((note or "").split())[:200]},
+        )
+        with translation.override(settings.LANGUAGE_CODE):
+            _tell_holder(
+                card,
+                kind="card.reactivated",
+                title=_("Your electronic social-security card can be used again"),
+                body=_("The suspension is lifted; the card shows its code again."),
+                dedup_key=f"card:{card.pk}:reactivated:{timezone.now().isoformat()}",
+            )
+    return card
 
 
 # --- Dynamic QR codes (R42) ---
@@ -705,6 +882,29 @@ def _family_card_document_content(*, document: UploadedFile | None, document_kin
     return read_document_content(document.read(limit + 1))
 
 
+def _family_card_document_new(
+    *, link: FamilyCardLink, kind: str, content: StoredContent, user: User
+) -> FamilyCardDocument:
+    """A document row with its file written (not saved yet): the caller saves it, or deletes the file."""
+    document = FamilyCardDocument(
+        link=link,
+        kind=kind,
+        content_type=content.content_type,
+        size=len(content.data),
+        pages=max(1, content.pages),
+        uploaded_by=user,
+    )
+    document.file.save(f"document.{content.extension}", ContentFile(content.data), save=False)
+    return document
+
+
+def _family_card_precheck_on_commit(document_id: int) -> None:
+    # R24: the pre-check reads the pages (seconds of OCR) in the worker, once the upload is committed.
+    from cards import tasks
+
+    transaction.on_commit(lambda: tasks.family_card_document_precheck.delay(document_id))
+
+
 def family_card_add(
     *,
     manager: InsuredPerson,
@@ -749,7 +949,8 @@ def family_card_add(
         )
     # Decoded before the lock: a bad file is refused before anything is written.
     content = _family_card_document_content(document=document, document_kind=document_kind)
-    limit = _family_card_max()
+    # R43: the limit is the manager's region's, by the policy in force today.
+    limit = family_card_max_for(region_code=manager.region_id, on_date=timezone.localdate())
     stored: FamilyCardDocument | None = None
     try:
         with transaction.atomic():
@@ -776,15 +977,9 @@ def family_card_add(
             )
             if content is not None:
                 # The file is written inside the transaction: if the rows roll back, it is removed below.
-                stored = FamilyCardDocument(
-                    link=link,
-                    kind=document_kind,
-                    content_type=content.content_type,
-                    size=len(content.data),
-                    uploaded_by=user,
-                )
-                stored.file.save(f"document.{content.extension}", ContentFile(content.data), save=False)
+                stored = _family_card_document_new(link=link, kind=document_kind, content=content, user=user)
                 stored.save()
+                _family_card_precheck_on_commit(stored.pk)
             audit_record(
                 actor=user,
                 action="family_card.added",
@@ -799,10 +994,51 @@ def family_card_add(
     return link
 
 
+def _family_card_document_live(link: FamilyCardLink) -> FamilyCardDocument | None:
+    """The document that counts for a link: the newest one (R24: a rejected one is replaced by a new upload)."""
+    return FamilyCardDocument.objects.filter(link=link).order_by("-created_at", "-pk").first()
+
+
+def _family_card_activate_if_ready(link: FamilyCardLink, *, actor: User | None) -> bool:
+    """R43 via R20/R24: a link becomes usable when its document is approved AND the relative's face (16+) or the
+    child's photo is recorded, whichever comes last. The caller holds the link's row lock."""
+    document = _family_card_document_live(link)
+    if (
+        link.state != FamilyCardLinkState.PENDING
+        or not link.face_step_done
+        or document is None
+        or document.status != FamilyCardDocumentStatus.APPROVED
+    ):
+        return False
+    link.state = FamilyCardLinkState.ACTIVE
+    link.activated_at = timezone.now()
+    link.save(update_fields=["state", "activated_at"])
+    audit_record(
+        actor=actor,
+        action="family_card.confirmed",
+        target=link.relative,
+        detail={"link": link.pk, "verified_by": link.verified_by, "document": document.pk},
+    )
+    with translation.override(settings.LANGUAGE_CODE):  # the citizen's language: Chinese first
+        notification_send(
+            person=link.manager,
+            kind="family_card.confirmed",
+            title=_("You can now manage your relative's e-card (family card service)"),
+            body=_("%(name)s: the document is approved and the confirmation is done.")
+            % {"name": link.relative.masked_name},
+            link=reverse("family_card_detail", args=[link.pk]),
+            dedup_key=f"family_card:{link.pk}:confirmed",
+        )
+    return True
+
+
 def family_card_confirm(*, link_id: int, verification: FaceVerification) -> FamilyCardLink:
-    """R43/R23: confirm a pending link: 16 or over, the relative's own passed face verification (purpose
-    ``family_card_consent``); under 16, a passed local check of a frontal photo of the child (purpose
-    ``family_card_photo``) that the manager submitted. Either must be newer than the request."""
+    """R43/R23: record the confirmation of a pending link: 16 or over, the relative's own passed face
+    verification (purpose ``family_card_consent``); under 16, a passed local check of a frontal photo of the
+    child (purpose ``family_card_photo``) that the manager submitted. Either must be newer than the request.
+
+    The link becomes active only once its document is approved by a reviewer too (R24): whichever of the two
+    comes last activates it (``FamilyCardLink.face_step_done`` tells the first one is there)."""
     with transaction.atomic():
         link = FamilyCardLink.objects.select_for_update().select_related("manager", "relative").get(pk=link_id)
         if link.state != FamilyCardLinkState.PENDING:
@@ -832,18 +1068,276 @@ def family_card_confirm(*, link_id: int, verification: FaceVerification) -> Fami
             reference=str(link.pk),
             not_before=link.created_at,
         )
-        link.state = FamilyCardLinkState.ACTIVE
         link.verified_by = verified_by
         link.verification = verification
-        link.activated_at = timezone.now()
-        link.save(update_fields=["state", "verified_by", "verification", "activated_at"])
+        link.save(update_fields=["verified_by", "verification"])
+        actor = _login_of(link.manager) if child else _login_of(link.relative)
         audit_record(
-            actor=_login_of(link.manager),
-            action="family_card.confirmed",
+            actor=actor,
+            action="family_card.face_recorded",
             target=link.relative,
-            detail={"link": link.pk, "verified_by": verified_by},
+            detail={"link": link.pk, "verified_by": verified_by, "verification": verification.pk},
         )
+        _family_card_activate_if_ready(link, actor=actor)
     return link
+
+
+# --- Review of family card documents (R43 via R20/R21, R24) ---
+
+# FamilyCardDocument.rejection_reason
+FAMILY_CARD_REASON_MAX = 300
+
+
+def _require_reviewer(user: User) -> None:
+    if not (user.role in (User.Role.REVIEWER, User.Role.ADMIN) or user.is_superuser):
+        raise _family_card_refused(_("Only reviewers decide documents."), code="not_a_reviewer", status=403)
+
+
+def _document_for_decision(document_id: int) -> tuple[FamilyCardLink, FamilyCardDocument]:
+    """Lock the link, then the document (the order uploads take them): two reviewers never both decide."""
+    link_id = FamilyCardDocument.objects.filter(pk=document_id).values_list("link_id", flat=True).first()
+    if link_id is None:
+        raise _family_card_refused(_("There is no such document."), code="not_found", status=404)
+    link = FamilyCardLink.objects.select_for_update().select_related("manager", "relative").get(pk=link_id)
+    document = FamilyCardDocument.objects.select_for_update().get(pk=document_id)
+    if document.status != FamilyCardDocumentStatus.PENDING:
+        raise _family_card_refused(_("This document has been decided already."), code="decided_already", status=409)
+    if link.state != FamilyCardLinkState.PENDING:
+        raise _family_card_refused(
+            _("This family card request is no longer waiting (it is %(state)s).") % {"state": link.get_state_display()},
+            code="not_pending",
+            status=409,
+        )
+    return link, document
+
+
+def _approved_body(document: FamilyCardDocument, link: FamilyCardLink) -> str:
+    """What the manager reads when the document is approved: and what is still awaited, if anything."""
+    body = _("%(kind)s of %(name)s.") % {"kind": document.get_kind_display(), "name": link.relative.masked_name}
+    if not link.face_step_done:
+        body += " " + _("The card can be managed once the confirmation (face verification or photo) is done.")
+    return body
+
+
+def family_card_document_approve(
+    *, document_id: int, reviewer: User, request: HttpRequest | None = None
+) -> FamilyCardDocument:
+    """R24: a reviewer approves a family card document; with the face or photo step done, the link is active."""
+    _require_reviewer(reviewer)
+    with transaction.atomic():
+        link, document = _document_for_decision(document_id)
+        document.status = FamilyCardDocumentStatus.APPROVED
+        document.decided_by = reviewer
+        document.decided_at = timezone.now()
+        document.save(update_fields=["status", "decided_by", "decided_at"])
+        audit_record(
+            actor=reviewer,
+            action="family_card.document_approved",
+            target=document,
+            request=request,
+            detail={"link": link.pk, "manager": link.manager_id, "relative": link.relative_id},
+        )
+        with translation.override(settings.LANGUAGE_CODE):
+            notification_send(
+                person=link.manager,
+                kind="family_card.document_approved",
+                title=_("Your family card service document is approved"),
+                body=_approved_body(document, link),
+                link=reverse("family_card_detail", args=[link.pk]),
+                dedup_key=f"family_card_document:{document.pk}:approved",
+            )
+        _family_card_activate_if_ready(link, actor=reviewer)
+    return document
+
+
+def _rejection_text(*, reason_id: int | None, note: str, language: str | None) -> str:
+    """The words the manager reads: the canned reason in the chosen language, then the reviewer's note."""
+    reason = None
+    if reason_id is not None:
+        reason = ReviewReason.objects.filter(pk=reason_id, active=True).first()
+        if reason is None:
+            raise _family_card_refused(
+                _("Choose one of the offered reasons."),
+                code="reason_unknown",
+                errors=[FieldError("reason", _("Choose one of the offered reasons."))],
+            )
+    canned = reason.text_for(language or settings.LANGUAGE_CODE) if reason is not None else ""
+    text = " ".join(part for part in (canned, " ".join((note or "").split())) if part)
+    if not text:
+        raise _family_card_refused(
+            _("Choose a reason or write one: the citizen sees it."),
+            code="reason_required",
+            errors=[FieldError("reason", _("Choose a reason or write one."))],
+        )
+    if len(text) > FAMILY_CARD_REASON_MAX:
+        raise _family_card_refused(
+            _("The reason is too long: at most %(limit)d characters.") % {"limit": FAMILY_CARD_REASON_MAX},
+            code="reason_too_long",
+            errors=[FieldError("note", _("Shorten the note."))],
+        )
+    return text
+
+
+def family_card_document_reject(
+    *,
+    document_id: int,
+    reviewer: User,
+    reason_id: int | None = None,
+    note: str = "",
+    language: str | None = None,
+    request: HttpRequest | None = None,
+) -> FamilyCardDocument:
+    """R24: a reviewer rejects a family card document with the reason the manager sees; the link waits for a
+    new upload (``family_card_document_replace``)."""
+    _require_reviewer(reviewer)
+    text = _rejection_text(reason_id=reason_id, note=note, language=language)
+    with transaction.atomic():
+        link, document = _document_for_decision(document_id)
+        document.status = FamilyCardDocumentStatus.REJECTED
+        document.rejection_reason = text
+        document.decided_by = reviewer
+        document.decided_at = timezone.now()
+        document.save(update_fields=["status", "rejection_reason", "decided_by", "decided_at"])
+        audit_record(
+            actor=reviewer,
+            action="family_card.document_rejected",
+            target=document,
+            request=request,
+            detail={
+                "link": link.pk,
+                "manager": link.manager_id,
+                "relative": link.relative_id,
+                "reason_id": reason_id,
+                "reason": text,
+            },
+        )
+        with translation.override(language or settings.LANGUAGE_CODE):
+            notification_send(
+                person=link.manager,
+                kind="family_card.document_rejected",
+                title=_("Please upload the family card service document again"),
+                body=f"{document.get_kind_display()}: {text}",
+                link=reverse("family_card_detail", args=[link.pk]),
+                dedup_key=f"family_card_document:{document.pk}:rejected",
+            )
+    return document
+
+
+def family_card_document_replace(
+    *, link_id: int, user: User, document: UploadedFile, document_kind: str
+) -> FamilyCardDocument:
+    """R24: after a rejection, the manager uploads the document again; it waits for a reviewer as the first did.
+
+    Checked by content like the first (``DocumentRefused`` on the field ``file``); a refused or concurrent
+    second upload leaves no row and no file."""
+    content = _family_card_document_content(document=document, document_kind=document_kind)
+    if content is None:
+        raise DocumentRefused(
+            title=_("Choose the file to upload."),
+            errors=[FieldError("file", _("Choose the file to upload."))],
+            code="document_empty",
+        )
+    stored: FamilyCardDocument | None = None
+    try:
+        with transaction.atomic():
+            link = FamilyCardLink.objects.select_for_update().select_related("relative").get(pk=link_id)
+            if user.person_id != link.manager_id:
+                raise _family_card_refused(
+                    _("Only the manager uploads documents for this request."), code="not_manager", status=403
+                )
+            if link.state != FamilyCardLinkState.PENDING:
+                raise _family_card_refused(
+                    _("This family card request no longer takes documents."), code="documents_closed", status=409
+                )
+            live = _family_card_document_live(link)
+            if live is not None and live.status != FamilyCardDocumentStatus.REJECTED:
+                raise _family_card_refused(
+                    _("The document is uploaded already; it can be replaced only after it is rejected."),
+                    code="document_already_uploaded",
+                    status=409,
+                )
+            stored = _family_card_document_new(link=link, kind=document_kind, content=content, user=user)
+            stored.save()
+            audit_record(
+                actor=user,
+                action="family_card.document_uploaded",
+                target=link.relative,
+                detail={"link": link.pk, "document": stored.pk, "replaces": live.pk if live else None},
+            )
+            _family_card_precheck_on_commit(stored.pk)
+    except Exception as error:
+        if stored is not None and stored.file.name:
+            stored.file.storage.delete(stored.file.name)
+        if isinstance(error, IntegrityError):
+            # Two uploads at once: the one-live-document constraint let one through.
+            raise _family_card_refused(
+                _("The document is uploaded already; it can be replaced only after it is rejected."),
+                code="document_already_uploaded",
+                status=409,
+            ) from None
+        raise
+    return stored
+
+
+def _family_card_read_pages(document: FamilyCardDocument) -> list:
+    """Readability of each page (the first five) and the text of the readable ones (family.precheck)."""
+    import io
+
+    from PIL import Image
+
+    from family.precheck import PageResult, ocr_text, readability
+
+    results = []
+    for page in range(min(max(document.pages, 1), 5)):
+        data = document_page_image(document=document, page=page, max_side=2000)
+        with Image.open(io.BytesIO(data)) as picture:
+            picture.load()
+            image = picture.convert("RGB")
+        quality = readability(image)
+        results.append(PageResult(quality, ocr_text(image) if quality.ok else ""))
+    return results
+
+
+def family_card_document_precheck_run(*, document_id: int, today: dt.date | None = None) -> FamilyCardDocument | None:
+    """R24: the automatic pre-check of a family card document, as a binding's: readability and the recognised
+    text compared with the manager, the relative and the relationship claimed. It never decides (R24).
+
+    Idempotent: only a document whose pre-check is ``pending`` is checked; the report is written under the row
+    lock after checking that again. Returns the document, or None when there was nothing to do."""
+    from family.precheck import Claim, ClaimedPerson, OcrError, build_report
+
+    document = (
+        FamilyCardDocument.objects.select_related("link__manager", "link__relative").filter(pk=document_id).first()
+    )
+    if document is None or document.precheck_status != FamilyCardPrecheckStatus.PENDING:
+        return None
+    link = document.link
+    claim = Claim(
+        kind=document.kind,
+        relationship=link.relationship,
+        owner=ClaimedPerson(link.manager.name, link.manager.id_number),
+        relative=ClaimedPerson(link.relative.name, link.relative.id_number),
+    )
+    try:
+        pages = _family_card_read_pages(document)
+    except OcrError as error:
+        status = FamilyCardPrecheckStatus.FAILED
+        report = {"error": {"code": error.code, "detail": error.detail[:500]}, "checks": [], "text": ""}
+    except (OSError, ValueError, pypdfium2.PdfiumError) as error:  # a missing file or page, damaged content
+        status = FamilyCardPrecheckStatus.FAILED
+        report = {"error": {"code": "page_unavailable", "detail": str(error)[:500]}, "checks": [], "text": ""}
+    else:
+        report = build_report(pages=pages, claim=claim, today=today or timezone.localdate())
+        readable = any(page.readability.ok for page in pages)
+        status = FamilyCardPrecheckStatus.DONE if readable else FamilyCardPrecheckStatus.UNREADABLE
+    with transaction.atomic():
+        locked = FamilyCardDocument.objects.select_for_update().filter(pk=document_id).first()
+        if locked is None or locked.precheck_status != FamilyCardPrecheckStatus.PENDING:
+            return None
+        locked.precheck_status = status
+        locked.precheck = report
+        locked.save(update_fields=["precheck_status", "precheck"])
+    return locked
 
 
 def family_card_end(*, link_id: int, user: User) -> FamilyCardLink:

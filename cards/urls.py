@@ -23,4 +23,15 @@ urlpatterns = [
     path("family/<int:link_id>/photo/", views.family_card_photo, name="family_card_photo"),
     path("family/<int:link_id>/claim/", views.family_card_claim_child, name="family_card_claim_child"),
     path("family/<int:link_id>/end/", views.family_card_end_view, name="family_card_end"),
+    path("family/<int:link_id>/document/", views.family_card_document_upload, name="family_card_document_upload"),
+    path(
+        "family/<int:link_id>/password/",
+        views.family_card_child_password_change,
+        name="family_card_child_password_change",
+    ),
+    path(
+        "family/<int:link_id>/password/reset/",
+        views.family_card_child_password_reset,
+        name="family_card_child_password_reset",
+    ),
 ]

@@ -20,7 +20,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import person_required
 from accounts.errors import DomainError
@@ -39,24 +39,36 @@ from cards.forms import (
     ChildPhotoForm,
     FacePhotoForm,
     FamilyCardAddForm,
+    FamilyCardDocumentForm,
     NewPasswordForm,
     PasswordChangeForm,
     RegionForm,
 )
-from cards.models import CardState, ECard, FamilyCardLink, FamilyCardLinkState
+from cards.models import CardState, ECard, FamilyCardDocumentStatus, FamilyCardLink, FamilyCardLinkState
 from cards.qr import qr_svg
-from cards.selectors import card_for_person, face_age_for, family_card_links_for, person_is_child
+from cards.selectors import (
+    card_for_person,
+    face_age_for,
+    family_card_documents_of,
+    family_card_links_for,
+    family_card_max_for,
+    family_card_records_for,
+    person_is_child,
+)
 from cards.services import (
     card_accept_agreement,
     card_change_password,
+    card_change_password_by_manager,
     card_claim_for_child,
     card_claim_start,
     card_face_passed,
     card_password_attempts_left,
     card_reset_password,
+    card_reset_password_by_manager,
     card_set_password,
     family_card_add,
     family_card_confirm,
+    family_card_document_replace,
     family_card_end,
     qr_issue,
 )
@@ -81,10 +93,6 @@ RESET_STEPS = (
 
 def _qr_ttl() -> int:
     return int(getattr(settings, "CARD_QR_TTL_SECONDS", 60))
-
-
-def _max_relatives() -> int:
-    return int(getattr(settings, "FAMILY_CARD_MAX_RELATIVES", 8))
 
 
 def _person(request: HttpRequest) -> InsuredPerson:
@@ -615,6 +623,8 @@ def family_card_home(request: HttpRequest) -> HttpResponse:
     links = family_card_links_for(person=person)
     managed = [link for link in links if link.manager_id == person.pk and link.state != FamilyCardLinkState.ENDED]
     of_me = [link for link in links if link.relative_id == person.pk]
+    # R43: the limit of my region's policy in force today.
+    max_relatives = family_card_max_for(region_code=person.region_id, on_date=timezone.localdate())
     return render(
         request,
         "cards/family_home.html",
@@ -627,8 +637,8 @@ def family_card_home(request: HttpRequest) -> HttpResponse:
             # Requests to manage my card wait for my own face (R23: I am 16 or over).
             "asked": [link for link in of_me if link.state == FamilyCardLinkState.PENDING],
             "managing_me": [link for link in of_me if link.state == FamilyCardLinkState.ACTIVE],
-            "max_relatives": _max_relatives(),
-            "can_add": len(managed) < _max_relatives(),
+            "max_relatives": max_relatives,
+            "can_add": len(managed) < max_relatives,
         },
     )
 
@@ -669,16 +679,63 @@ def family_card_add_view(request: HttpRequest) -> HttpResponse:
     return render(request, "cards/family_add.html", {"form": form, "face_age": face_age})
 
 
+def _family_card_detail_context(link: FamilyCardLink, *, upload_form: FamilyCardDocumentForm | None = None) -> dict:
+    documents = family_card_documents_of(link=link)
+    live = documents[0] if documents else None
+    is_child = _is_child(link)
+    card = card_for_person(person=link.relative)
+    pending = link.state == FamilyCardLinkState.PENDING
+    return {
+        "link": link,
+        "card": card,
+        "is_child": is_child,
+        "documents": documents,
+        "document": live,
+        # R24: what the request still waits for, in words (review, the face or photo step).
+        "awaits_review": pending and live is not None and live.status == FamilyCardDocumentStatus.PENDING,
+        "awaits_upload": pending and (live is None or live.status == FamilyCardDocumentStatus.REJECTED),
+        "awaits_face": pending and not link.face_step_done,
+        "upload_form": upload_form
+        or (FamilyCardDocumentForm() if pending and (live is None or live.status == "rejected") else None),
+        # R43: "see their records", read-only, only once the relative's card is confirmed as managed.
+        "records": family_card_records_for(relative=link.relative)
+        if link.state == FamilyCardLinkState.ACTIVE
+        else None,
+        "manages_child_password": link.state == FamilyCardLinkState.ACTIVE
+        and is_child
+        and card is not None
+        and card.state == CardState.ACTIVE,
+    }
+
+
 @require_GET
 @person_required
 def family_card_detail(request: HttpRequest, link_id: int) -> HttpResponse:
-    """A relative I manage: the link's state, their card's state, and what I can do for them."""
+    """A relative I manage: the link's state, its document and review, their card, their records (R43)."""
     link = family_card_link_for_manager(request.user, link_id)
-    return render(
-        request,
-        "cards/family_detail.html",
-        {"link": link, "card": card_for_person(person=link.relative), "is_child": _is_child(link)},
-    )
+    return render(request, "cards/family_detail.html", _family_card_detail_context(link))
+
+
+@require_POST
+@person_required
+def family_card_document_upload(request: HttpRequest, link_id: int) -> HttpResponse:
+    """R24: upload the document again after a reviewer rejected it; it waits for review like the first."""
+    link = family_card_link_for_manager(request.user, link_id)
+    form = FamilyCardDocumentForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            family_card_document_replace(
+                link_id=link.pk,
+                user=request.user,
+                document=form.cleaned_data["file"],
+                document_kind=form.cleaned_data["document_kind"],
+            )
+        except DomainError as error:
+            _add_domain_errors(form, error, default_field="file")
+        else:
+            messages.success(request, _("Uploaded. A reviewer looks at it, usually within two working days."))
+            return redirect("family_card_detail", link_id=link.pk)
+    return render(request, "cards/family_detail.html", _family_card_detail_context(link, upload_form=form), status=400)
 
 
 @require_http_methods(["GET", "POST"])
@@ -689,7 +746,8 @@ def family_card_consent(request: HttpRequest, link_id: int) -> HttpResponse:
     link = FamilyCardLink.objects.select_related("manager", "relative").filter(pk=link_id, relative=person).first()
     if link is None:
         raise Http404  # only the relative confirms: the manager cannot do it for them
-    waiting = link.state == FamilyCardLinkState.PENDING and not _is_child(link)
+    # Waiting for my face: pending, 16 or over, and not given yet (the document review may still follow).
+    waiting = link.state == FamilyCardLinkState.PENDING and not _is_child(link) and not link.face_step_done
     attempt = FaceAttempt(
         request,
         person=person,
@@ -703,11 +761,17 @@ def family_card_consent(request: HttpRequest, link_id: int) -> HttpResponse:
     )
     if attempt.passed:
         try:
-            family_card_confirm(link_id=link.pk, verification=attempt.verification)
+            link = family_card_confirm(link_id=link.pk, verification=attempt.verification)
         except DomainError as error:
             attempt.refused(error.title)
         else:
-            messages.success(request, _("Confirmed. Your relative can now show your code for you."))
+            if link.state == FamilyCardLinkState.ACTIVE:
+                messages.success(request, _("Confirmed. Your relative can now show your code for you."))
+            else:
+                messages.success(
+                    request,
+                    _("Thank you, your face verification is done. It starts once a reviewer approves the document."),
+                )
             return redirect("family_card_consent", link_id=link.pk)
     return render(request, "cards/family_consent.html", {"link": link, "waiting": waiting, **attempt.context()})
 
@@ -719,7 +783,7 @@ def family_card_photo(request: HttpRequest, link_id: int) -> HttpResponse:
     link = family_card_link_for_manager(request.user, link_id)
     if not _is_child(link):
         raise Http404  # 16 or over: only their own face confirms
-    if link.state != FamilyCardLinkState.PENDING:
+    if link.state != FamilyCardLinkState.PENDING or link.face_step_done:
         return redirect("family_card_detail", link_id=link.pk)
     attempt = FaceAttempt(
         request,
@@ -732,11 +796,17 @@ def family_card_photo(request: HttpRequest, link_id: int) -> HttpResponse:
     )
     if attempt.passed:
         try:
-            family_card_confirm(link_id=link.pk, verification=attempt.verification)
+            link = family_card_confirm(link_id=link.pk, verification=attempt.verification)
         except DomainError as error:
             attempt.refused(error.title)
         else:
-            messages.success(request, _("Confirmed. You can now claim the child's card and show their code."))
+            if link.state == FamilyCardLinkState.ACTIVE:
+                messages.success(request, _("Confirmed. You can now claim the child's card and show their code."))
+            else:
+                messages.success(
+                    request,
+                    _("The photo is accepted. You can manage the card once a reviewer approves the document."),
+                )
             return redirect("family_card_detail", link_id=link.pk)
     face_age = face_age_for(region_code=link.manager.region_id, on_date=timezone.localdate())
     return render(request, "cards/family_photo.html", {"link": link, "face_age": face_age, **attempt.context()})
@@ -836,3 +906,122 @@ def family_card_end_view(request: HttpRequest, link_id: int) -> HttpResponse:
             messages.success(request, _("Done. This relative can no longer show your code or see your card."))
         return redirect("family_card_home")
     return render(request, "cards/family_end.html", {"link": link, "is_manager": is_manager})
+
+
+# --- A child's card password, by the manager (R43, R41) ------------------------------------------
+
+CHILD_RESET_SESSION_KEY = "family_card_child_reset"
+
+
+def _managed_child_card(request: HttpRequest, link_id: int) -> tuple[FamilyCardLink, ECard]:
+    """The active link and the child's active card; a stranger gets 404, a relative of 16 or over too."""
+    link = family_card_link_for_manager(request.user, link_id, states=[FamilyCardLinkState.ACTIVE])
+    if not _is_child(link):
+        raise Http404  # 16 or over: they look after their own password
+    card = _relative_card(link)
+    return link, card
+
+
+@require_http_methods(["GET", "POST"])
+@person_required
+def family_card_child_password_change(request: HttpRequest, link_id: int) -> HttpResponse:
+    """修改密码 of a child's card: the current password and the new one twice (R41 rules and lock)."""
+    link, card = _managed_child_card(request, link_id)
+    form = PasswordChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            card_change_password_by_manager(
+                link_id=link.pk,
+                manager_user=request.user,
+                old_password=form.cleaned_data["old_password"],
+                new_password=form.cleaned_data["new_password"],
+            )
+        except CardLocked:
+            pass  # the page says until when, and offers the reset
+        except CardPasswordRefused as error:
+            _add_domain_errors(form, error, default_field="new_password")
+        except DomainError as error:
+            messages.error(request, error.title)
+            return redirect("family_card_detail", link_id=link.pk)
+        else:
+            messages.success(request, _("The child's card password is changed. Use the new one from now on."))
+            return redirect("family_card_detail", link_id=link.pk)
+        card.refresh_from_db()
+    locked = card.locked_until is not None and card.locked_until > timezone.now()
+    return render(
+        request,
+        "cards/family_password_change.html",
+        {
+            "form": form,
+            "link": link,
+            "card": card,
+            "locked_until": card.locked_until if locked else None,
+            "tries_left": card_password_attempts_left(card=card)
+            if card.failed_attempts and not locked and not form.errors
+            else None,
+        },
+    )
+
+
+def _child_reset_verification(request: HttpRequest, link: FamilyCardLink) -> FaceVerification | None:
+    """The manager's passed reset face check for this child's card, kept in the session while it is fresh."""
+    kept = request.session.get(CHILD_RESET_SESSION_KEY) or {}
+    if kept.get("link") != link.pk:
+        return None
+    verification = FaceVerification.objects.filter(
+        pk=kept.get("verification"),
+        person_id=request.user.person_id,
+        purpose=PURPOSE_RESET,
+        decision=FaceVerification.Decision.PASSED,
+        created_at__gte=timezone.now() - dt.timedelta(minutes=getattr(settings, "CARD_FACE_VALID_MINUTES", 10)),
+    ).first()
+    if verification is None:
+        request.session.pop(CHILD_RESET_SESSION_KEY, None)
+    return verification
+
+
+@require_http_methods(["GET", "POST"])
+@person_required
+def family_card_child_password_reset(request: HttpRequest, link_id: int) -> HttpResponse:
+    """忘记密码 of a child's card: the MANAGER's own face first (it stands in for the old one), then the new one."""
+    link, card = _managed_child_card(request, link_id)
+    verification = _child_reset_verification(request, link)
+    extra = {"card": card, "link": link}
+    if verification is None:
+        attempt = FaceAttempt(
+            request,
+            person=_person(request),
+            purpose=PURPOSE_RESET,
+            reference=str(card.pk),
+            # A check counts once: one made before the current password was set is used up.
+            not_before=card.password_set_at,
+            agree_label=_(
+                "I agree that my face picture is used to verify me, as the child's guardian, for resetting the "
+                "child's card password, and then deleted."
+            ),
+        )
+        if attempt.passed:
+            request.session[CHILD_RESET_SESSION_KEY] = {"link": link.pk, "verification": attempt.verification.pk}
+            messages.success(request, _("Face verification passed. Now choose a new password."))
+            return redirect("family_card_child_password_reset", link_id=link.pk)
+        return render(request, "cards/family_password_reset_face.html", _reset_context(0, **extra, **attempt.context()))
+    form = NewPasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            card_reset_password_by_manager(
+                link_id=link.pk,
+                manager_user=request.user,
+                verification=verification,
+                new_password=form.cleaned_data["new_password"],
+            )
+        except CardPasswordRefused as error:
+            _add_domain_errors(form, error, default_field="new_password")
+        except DomainError as error:
+            request.session.pop(CHILD_RESET_SESSION_KEY, None)
+            messages.error(request, error.title)
+            return redirect("family_card_child_password_reset", link_id=link.pk)
+        else:
+            request.session.pop(CHILD_RESET_SESSION_KEY, None)
+            messages.success(request, _("The child's card password is set again, and the lock is lifted."))
+            return redirect("family_card_detail", link_id=link.pk)
+    return render(request, "cards/family_password_reset_new.html", _reset_context(1, form=form, **extra))

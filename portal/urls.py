@@ -33,6 +33,7 @@ urlpatterns = [
     path("counter/", include("cards.counter_urls")),
     path("face/", include("accounts.face_urls")),
     path("staff/review/", include("family.staff_urls")),
+    path("staff/family-cards/", include("cards.staff_urls")),
     path("staff/audit/", include("accounts.staff_urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -33,6 +33,16 @@ from cards.services import (
 from tests.cards.conftest import GOOD_PASSWORD
 from tests.factories import InsuredPersonFactory, RegionFactory
 
+
+@pytest.fixture(autouse=True)
+def _private_storage(tmp_path, monkeypatch):
+    """Documents of these tests go to a folder of their own: parallel tests count the shared folder's files."""
+    from accounts.storage import PrivateStorage
+    from cards.models import FamilyCardDocument
+
+    monkeypatch.setattr(FamilyCardDocument._meta.get_field("file"), "storage", PrivateStorage(location=tmp_path))
+
+
 # Tomorrow 09:00 UTC: after every row the fixtures wrote on the real clock.
 START = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
 WRONG = "302918"
@@ -451,7 +461,14 @@ def _add(user, relative, relationship):
     )
 
 
-def test_r43_a_relative_of_16_or_over_confirms_with_their_own_face(citizen_a, citizen_a_family, face, frozen):
+def _approve_document(link, reviewer):
+    """R24: the reviewer's approval of the link's document, the other half of a confirmation."""
+    from cards.services import family_card_document_approve
+
+    return family_card_document_approve(document_id=link.documents.get().pk, reviewer=reviewer)
+
+
+def test_r43_a_relative_of_16_or_over_confirms_with_their_own_face(citizen_a, citizen_a_family, face, frozen, reviewer):
     parent = citizen_a_family["parent"]
     link = _add(citizen_a, parent, "parent")
     frozen.shift(1)
@@ -464,6 +481,7 @@ def test_r43_a_relative_of_16_or_over_confirms_with_their_own_face(citizen_a, ci
             family_card_confirm(link_id=link.pk, verification=wrong)
     assert FamilyCardLink.objects.get(pk=link.pk).state == FamilyCardLinkState.PENDING
 
+    _approve_document(link, reviewer)
     confirmed = family_card_confirm(link_id=link.pk, verification=face(parent, "family_card_consent", link.pk))
     assert (confirmed.state, confirmed.verified_by) == (FamilyCardLinkState.ACTIVE, FamilyCardVerifiedBy.FACE)
     assert confirmed.activated_at is not None
@@ -472,7 +490,7 @@ def test_r43_a_relative_of_16_or_over_confirms_with_their_own_face(citizen_a, ci
     assert again.value.code == "not_pending"
 
 
-def test_r43_a_child_under_16_is_confirmed_by_a_frontal_photo(citizen_a, citizen_a_family, face, frozen):
+def test_r43_a_child_under_16_is_confirmed_by_a_frontal_photo(citizen_a, citizen_a_family, face, frozen, reviewer):
     child = citizen_a_family["child"]  # born 2015
     link = _add(citizen_a, child, "child")
     frozen.shift(1)
@@ -480,6 +498,10 @@ def test_r43_a_child_under_16_is_confirmed_by_a_frontal_photo(citizen_a, citizen
         family_card_confirm(link_id=link.pk, verification=face(child, "family_card_consent", link.pk))
     confirmed = family_card_confirm(link_id=link.pk, verification=face(child, "family_card_photo", link.pk))
     assert confirmed.verified_by == FamilyCardVerifiedBy.PHOTO
+    # R24: the photo alone does not activate it; the reviewer's approval coming last does.
+    assert confirmed.state == FamilyCardLinkState.PENDING
+    _approve_document(link, reviewer)
+    assert FamilyCardLink.objects.get(pk=link.pk).state == FamilyCardLinkState.ACTIVE
     assert AuditEvent.objects.filter(action="family_card.confirmed", target_id=str(child.pk)).exists()
 
 

@@ -9,7 +9,10 @@ import time_machine
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from cards.models import CardState, ECard, QrToken
+from accounts.models import User
+from cards.models import ECard, QrToken
+from cards.services import card_suspend
+from tests.factories import UserFactory
 
 CLAIM = "/api/v1/cards/claim/"
 ME = "/api/v1/cards/me/"
@@ -155,7 +158,7 @@ def test_r42_verify_refusals_name_their_reason(as_citizen_a, as_partner, card_a,
         assert_problem(as_partner.post(VERIFY, {"token": token}, format="json"), 410, "expired")
 
     token = as_citizen_a.get(QR).json()["token"]
-    ECard.objects.filter(pk=card_a.pk).update(state=CardState.SUSPENDED)
+    card_suspend(card_id=card_a.pk, actor=UserFactory(role=User.Role.ADMIN), reason="reported lost")
     assert_problem(as_partner.post(VERIFY, {"token": token}, format="json"), 409, "card_not_active")
 
 

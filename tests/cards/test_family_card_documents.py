@@ -16,7 +16,7 @@ from django.urls import reverse
 from accounts.storage import PrivateStorage
 from cards.errors import FamilyCardRefused
 from cards.models import FamilyCardDocument, FamilyCardDocumentKind, FamilyCardLink, FamilyCardLinkState
-from cards.services import family_card_add, family_card_confirm
+from cards.services import family_card_add, family_card_confirm, family_card_document_approve
 from family.documents import DocumentRefused
 from tests.attack_files import html_page, png_scan, zero_bytes
 from tests.cards.test_card_pages import client_for, main_form, submit, text_of
@@ -210,7 +210,7 @@ def test_confirming_a_link_without_a_document_is_refused(citizen_a, parent, face
     assert (link.state, link.activated_at) == (FamilyCardLinkState.PENDING, None)
 
 
-def test_confirming_with_a_document_activates(citizen_a, parent, face, frozen, stored_files):
+def test_r24_confirming_with_a_document_waits_for_its_approval(citizen_a, parent, face, frozen, stored_files, reviewer):
     link = family_card_add(
         manager=citizen_a.person,
         relative_id_number=parent.id_number,
@@ -221,4 +221,6 @@ def test_confirming_with_a_document_activates(citizen_a, parent, face, frozen, s
     )
     frozen.shift(1)
     confirmed = family_card_confirm(link_id=link.pk, verification=face(parent, "family_card_consent", link.pk))
-    assert confirmed.state == FamilyCardLinkState.ACTIVE
+    assert confirmed.state == FamilyCardLinkState.PENDING and confirmed.face_step_done
+    family_card_document_approve(document_id=link.documents.get().pk, reviewer=reviewer)
+    assert FamilyCardLink.objects.get(pk=link.pk).state == FamilyCardLinkState.ACTIVE

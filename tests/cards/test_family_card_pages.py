@@ -27,6 +27,15 @@ from tests.factories import InsuredPersonFactory, UserFactory
 from tests.page_forms import main_form, submit
 
 
+@pytest.fixture(autouse=True)
+def _private_storage(tmp_path, monkeypatch):
+    """Documents of these tests go to a folder of their own: parallel tests count the shared folder's files."""
+    from accounts.storage import PrivateStorage
+    from cards.models import FamilyCardDocument
+
+    monkeypatch.setattr(FamilyCardDocument._meta.get_field("file"), "storage", PrivateStorage(location=tmp_path))
+
+
 @pytest.fixture
 def alice(citizen_a):
     return client_for(citizen_a)
@@ -63,11 +72,20 @@ def add_link(citizen, relative, relationship=Relation.CHILD) -> FamilyCardLink:
     )
 
 
+def approve_document(link: FamilyCardLink) -> None:
+    """R24: a reviewer approves the link's latest document."""
+    from cards.services import family_card_document_approve
+
+    reviewer = UserFactory(role="reviewer")
+    family_card_document_approve(document_id=link.documents.latest("created_at").pk, reviewer=reviewer)
+
+
 def active_child_link(citizen, child) -> FamilyCardLink:
     from accounts.face import face_verify
     from cards.services import family_card_confirm
 
     link = add_link(citizen, child)
+    approve_document(link)
     verification = face_verify(
         person=child, purpose="family_card_photo", reference=str(link.pk), image_bytes=make_face_png()
     )
@@ -113,6 +131,15 @@ def test_r43_add_a_child_confirm_with_a_photo_claim_the_card_and_show_its_code(a
     assert "You have 4 tries left today." in text_of(refused)
     response = submit(alice, reverse("family_card_photo", args=[link.pk]), {"agree": "on", "photo": face_file()})
     assert response["Location"] == reverse("family_card_detail", args=[link.pk])
+    link.refresh_from_db()
+    # R24: the photo is recorded; the link waits for the reviewer's approval of the document.
+    assert (link.state, link.verified_by) == (FamilyCardLinkState.PENDING, FamilyCardVerifiedBy.PHOTO)
+    waiting = alice.get(reverse("family_card_detail", args=[link.pk]))
+    assert "A reviewer checks the document" in text_of(waiting)
+    assert alice.get(reverse("family_card_photo", args=[link.pk]))["Location"] == reverse(
+        "family_card_detail", args=[link.pk]
+    )
+    approve_document(link)
     link.refresh_from_db()
     assert (link.state, link.verified_by) == (FamilyCardLinkState.ACTIVE, FamilyCardVerifiedBy.PHOTO)
     assert link.verification.person_id == child.pk and link.verification.purpose == "family_card_photo"
@@ -192,7 +219,15 @@ def test_r43_a_relative_of_16_or_over_confirms_with_their_own_face(alice, citize
     )
     assert response["Location"] == reverse("family_card_consent", args=[link.pk])
     link.refresh_from_db()
-    assert (link.state, link.verified_by) == (FamilyCardLinkState.ACTIVE, FamilyCardVerifiedBy.FACE)
+    assert (link.state, link.verified_by) == (FamilyCardLinkState.PENDING, FamilyCardVerifiedBy.FACE)
+    assert (
+        'data-testid="consent-given"'
+        in parent_client.get(reverse("family_card_consent", args=[link.pk])).content.decode()
+    )
+    # R24: the reviewer's approval, coming last, makes it active.
+    approve_document(link)
+    link.refresh_from_db()
+    assert link.state == FamilyCardLinkState.ACTIVE
     assert (
         'data-testid="consent-done"'
         in parent_client.get(reverse("family_card_consent", args=[link.pk])).content.decode()

@@ -18,7 +18,7 @@ from accounts.models import AuditEvent, User
 from cards.errors import CardRefused, QrRefused
 from cards.models import CardState, ECard, QrToken
 from cards.qr import qr_svg
-from cards.services import QR_SALT, qr_issue, qr_tokens_purge, qr_verify
+from cards.services import QR_SALT, card_suspend, qr_issue, qr_tokens_purge, qr_verify
 from tests.factories import InstitutionFactory, InsuredPersonFactory, RegionFactory, UserFactory, give_account
 
 START = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
@@ -149,9 +149,9 @@ def test_r42_a_partner_system_with_an_institution_is_bound_to_its_province(card_
     assert refused(token, partner).code == "foreign_region"
 
 
-def test_r42_a_card_suspended_after_the_code_was_shown_is_refused(card_a, citizen_a, clerk_x):
+def test_r42_a_card_suspended_after_the_code_was_shown_is_refused(card_a, citizen_a, clerk_x, admin_user):
     token, row = qr_issue(card=card_a, viewer=citizen_a)
-    ECard.objects.filter(pk=card_a.pk).update(state=CardState.SUSPENDED)
+    card_suspend(card_id=card_a.pk, actor=admin_user, reason="reported lost")
     error = refused(token, clerk_x)
     assert (error.code, error.status) == ("card_not_active", 409)
     assert QrToken.objects.get(pk=row.pk).used_at is None
