@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, DecimalField, F, Value, When
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
@@ -26,6 +26,8 @@ from accounts.models import (
     Wallet,
     WalletEntry,
 )
+
+MONEY = DecimalField(max_digits=12, decimal_places=2)
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,17 @@ def accounts_lock(
     """
     account_ids = sorted(set(account_ids))
     wallet_ids = sorted(set(wallet_ids))
-    accounts = {a.pk: a for a in PersonalAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk")}
-    wallets = {w.pk: w for w in Wallet.objects.select_for_update().filter(pk__in=wallet_ids).order_by("pk")}
+    # No query for an empty set: the lock window is what concurrent payments wait on.
+    accounts = (
+        {a.pk: a for a in PersonalAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk")}
+        if account_ids
+        else {}
+    )
+    wallets = (
+        {w.pk: w for w in Wallet.objects.select_for_update().filter(pk__in=wallet_ids).order_by("pk")}
+        if wallet_ids
+        else {}
+    )
     return accounts, wallets
 
 
@@ -97,13 +108,16 @@ def ledger_post_locked(
         for account_id, p in postings
         if p.amount
     )
-    for account_id, parts in delta.items():
-        if not (parts["current"] or parts["historical"]):
-            continue
-        PersonalAccount.objects.filter(pk=account_id).update(
-            current_balance=F("current_balance") + parts["current"],
-            historical_balance=F("historical_balance") + parts["historical"],
+    moved = {account_id: parts for account_id, parts in delta.items() if parts["current"] or parts["historical"]}
+    if moved:
+        # One UPDATE for every account touched: fewer round trips while the rows are locked.
+        PersonalAccount.objects.filter(pk__in=moved).update(
+            current_balance=F("current_balance")
+            + Case(*(When(pk=pk, then=Value(p["current"])) for pk, p in moved.items()), output_field=MONEY),
+            historical_balance=F("historical_balance")
+            + Case(*(When(pk=pk, then=Value(p["historical"])) for pk, p in moved.items()), output_field=MONEY),
         )
+    for account_id, parts in moved.items():
         account = accounts[account_id]
         account.current_balance += parts["current"]
         account.historical_balance += parts["historical"]

@@ -5,6 +5,7 @@ receipt and charges nothing; the same key with another body is 409."""
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -15,7 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.errors import DomainError, FieldError
 from cards.api import IsPartnerOrClerk
-from cards.payments import card_identify, client_institution
+from cards.payments import Presented, card_identify, client_institution
 from cards.serializers_payments import (
     PaymentInputSerializer,
     QuoteOutputSerializer,
@@ -132,30 +133,33 @@ class PaymentCreateApi(APIView):
         data = serializer.validated_data
         fingerprint = request_fingerprint(**data)
         existing = Payment.objects.filter(client=request.user, idempotency_key=key).first()
-        if existing is None:
-            # Identify first only for a new key: a retry must not spend the QR code a second time.
-            institution = client_institution(client=request.user, institution_code=data["institution_code"])
-            presented = card_identify(
+        # One transaction: a payment refused after the code was read leaves the code unused (R42).
+        with transaction.atomic():
+            if existing is None:
+                # Identify only for a new key: a retry must not spend the QR code a second time.
+                institution = client_institution(client=request.user, institution_code=data["institution_code"])
+                presented = card_identify(
+                    client=request.user,
+                    card_number=data["card_number"],
+                    qr_token=data["qr_token"],
+                    qr_reference=data["qr_reference"],
+                    patient_id_number=data["patient_id_number"],
+                )
+            else:
+                institution = existing.institution
+                presented = Presented(existing.patient, existing.card_number, existing.qr_reference)
+            receipt = payment_make(
                 client=request.user,
-                card_number=data["card_number"],
-                qr_token=data["qr_token"],
-                qr_reference=data["qr_reference"],
-                patient_id_number=data["patient_id_number"],
+                idempotency_key=key,
+                request_hash=fingerprint,
+                patient=presented.patient,
+                card_number=presented.card_number,
+                institution=institution,
+                kind=data["kind"],
+                category=data["category"],
+                amount=data["amount"],
+                qr_reference=presented.qr_reference,
             )
-            patient, card_number = presented.patient, presented.card_number
-        else:
-            institution, patient, card_number = existing.institution, existing.patient, existing.card_number
-        receipt = payment_make(
-            client=request.user,
-            idempotency_key=key,
-            request_hash=fingerprint,
-            patient=patient,
-            card_number=card_number,
-            institution=institution,
-            kind=data["kind"],
-            category=data["category"],
-            amount=data["amount"],
-        )
         code = status.HTTP_200_OK if receipt.replayed else status.HTTP_201_CREATED
         return _no_store(Response(ReceiptOutputSerializer(receipt).data, status=code))
 

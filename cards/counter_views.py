@@ -569,6 +569,7 @@ def counter_charge_confirm(request: HttpRequest) -> HttpResponse:
                 patient=existing.patient,
                 card_number=existing.card_number,
                 institution=existing.institution,
+                qr_reference=existing.qr_reference,
                 **fields,
             )
             return redirect("counter_receipt", pk=receipt.payment.pk)
@@ -585,6 +586,7 @@ def counter_charge_confirm(request: HttpRequest) -> HttpResponse:
             patient=presented.patient,
             card_number=presented.card_number,
             institution=institution,
+            qr_reference=presented.qr_reference,
             **fields,
         )
     except DomainError as error:

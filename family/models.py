@@ -389,6 +389,8 @@ class Payment(models.Model):
         InsuredPerson, on_delete=models.PROTECT, related_name="payments", verbose_name=_("patient")
     )
     card_number = models.CharField(_("card presented"), max_length=20, blank=True)
+    # R42: the QR code (its nonce) that identified the patient; one code pays once.
+    qr_reference = models.CharField(_("QR code used"), max_length=32, blank=True)
     institution = models.ForeignKey(
         Institution, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("where")
     )
@@ -410,6 +412,9 @@ class Payment(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["client", "idempotency_key"], name="payment_key_once_per_client"),
+            models.UniqueConstraint(
+                fields=["qr_reference"], condition=~Q(qr_reference=""), name="payment_qr_code_pays_once"
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(condition=Q(cash_amount__gte=0), name="payment_cash_not_negative"),
             models.CheckConstraint(

@@ -7,6 +7,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from family import services
+from family.services import payments
 from family.services.precheck import document_precheck_run
 
 # Only transient database trouble is retried; a rule refusal is an outcome, not an error.
@@ -74,3 +75,34 @@ def review_release_idle_claims() -> int:
     from family.services.review import review_release_idle
 
     return review_release_idle()
+
+
+@shared_task(acks_late=True, **RETRY)
+def wallet_transfers_return_due() -> int:
+    """Beat: R37, unaccepted wallet transfers go back to the owner at 06:00 the next day (idempotent)."""
+    from family.services.wallet import wallet_transfers_return_due as return_due
+
+    return return_due(now=timezone.now())
+
+
+@shared_task(acks_late=True, **RETRY)
+def contribution_confirm(payment_id: int) -> str | None:
+    """R31: hand a contribution paid for a relative to the insurance office; idempotent (confirmed stays so)."""
+    from family.services.contributions import contribution_confirm as confirm
+
+    payment = confirm(payment_id=payment_id)
+    return payment.office_state if payment else None
+
+
+@shared_task(acks_late=True, **RETRY)
+def contributions_confirm_pending() -> int:
+    """Beat, every 10 minutes: R31, contributions the insurance office has not confirmed yet are asked again."""
+    from family.services.contributions import contributions_confirm_pending as confirm_pending
+
+    return confirm_pending(now=timezone.now())
+
+
+@shared_task(acks_late=True, **RETRY)
+def payment_notify_owners(payment_id: int) -> int:
+    """R35: tell the owners whose accounts paid; queued after the payment's commit, outside its locks."""
+    return payments.payment_notify_owners(payment_id=payment_id)

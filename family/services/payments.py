@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -385,12 +385,14 @@ def payment_make(
     category: str = "",
     only_owner: InsuredPerson | None = None,
     on_date: dt.date | None = None,
+    qr_reference: str = "",
 ) -> Split:
     """R31–R34: charge a payment once per (client, key): own account, wallet, owners in order, cash for the
     rest; all or nothing, never an overdraft, every movement a ledger (or wallet) entry. Owners are told.
 
     ``only_owner``: a contribution paid from the owner's page, from that owner's account only; refused
-    rather than split with cash when the account cannot cover it.
+    rather than split with cash when the account cannot cover it. ``qr_reference``: the QR code that
+    identified the patient (R42); a second payment with the same code is refused (a unique constraint).
     """
     if not idempotency_key:
         raise _refused(_("An Idempotency-Key header is required."), code="idempotency_key_missing")
@@ -403,7 +405,7 @@ def payment_make(
     one_owner = _one_owner_per_payment(patient=patient, institution=institution, on_date=on_date)
     try:
         with transaction.atomic():
-            payment = _charge(
+            split = _charge(
                 client=client,
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
@@ -416,14 +418,33 @@ def payment_make(
                 only_owner=only_owner,
                 on_date=on_date,
                 one_owner=one_owner,
+                qr_reference=qr_reference,
             )
     except IntegrityError:
         # The same key at the same moment: the unique constraint let the other one through; answer it.
         existing = Payment.objects.filter(client=client, idempotency_key=idempotency_key).first()
-        if existing is None:
-            raise
-        return _replay(existing, request_hash)
-    return payment_receipt(payment_id=payment.pk)
+        if existing is not None:
+            return _replay(existing, request_hash)
+        if qr_reference and Payment.objects.filter(qr_reference=qr_reference).exists():
+            raise _qr_spent() from None
+        raise
+    transaction.on_commit(lambda: _enqueue_notify(split.payment.pk))
+    return split
+
+
+def _qr_spent() -> PaymentRefused:
+    return _refused(
+        _("This QR code has paid once already."),
+        code="qr_reference_spent",
+        status=409,
+        detail=_("Each code pays once. Ask the patient to refresh the code and scan the new one."),
+    )
+
+
+def _enqueue_notify(payment_id: int) -> None:
+    from family.tasks import payment_notify_owners
+
+    payment_notify_owners.delay(payment_id)
 
 
 def _charge(
@@ -440,7 +461,10 @@ def _charge(
     only_owner: InsuredPerson | None,
     on_date: dt.date,
     one_owner: bool,
-) -> Payment:
+    qr_reference: str,
+) -> Split:
+    if qr_reference and Payment.objects.filter(qr_reference=qr_reference).exists():
+        raise _qr_spent()
     candidates = payment_candidates(patient=patient, on_date=on_date, only_owner=only_owner)
     accounts, wallets = accounts_lock(
         account_ids=[c.account.pk for c in candidates if c.account is not None and not c.excluded],
@@ -467,6 +491,7 @@ def _charge(
         reference=_new_reference("P"),
         patient=patient,
         card_number=card_number,
+        qr_reference=qr_reference,
         institution=institution,
         kind=kind,
         category=category,
@@ -515,15 +540,33 @@ def _charge(
                 )
     PaymentPart.objects.bulk_create(parts)
     ledger_post_locked(accounts=accounts, postings=postings, created_by=client)
-    for line in split.lines:
-        if line.source == PaymentSource.BINDING:
-            _notify_owner(payment=payment, line=line, where=where)
-    return payment
+    # The receipt is the decision just written; owners are told after the commit, outside the locks.
+    split.payment = payment
+    return split
 
 
-def _notify_owner(*, payment: Payment, line: SplitLine, where: str) -> None:
+def payment_notify_owners(*, payment_id: int) -> int:
+    """消息 (R35): tell each owner whose account paid; idempotent (one notification per part)."""
+    payment = Payment.objects.select_related("patient", "institution").get(pk=payment_id)
+    where = payment.institution.name if payment.institution_id else _("online")
+    sent = 0
+    for part in payment.parts.filter(source=PaymentSource.BINDING).select_related("payer"):
+        line = SplitLine(
+            position=part.position,
+            source=part.source,
+            payer=part.payer,
+            relationship="",
+            current=part.current_amount,
+            historical=part.historical_amount,
+            wallet=part.wallet_amount,
+        )
+        sent += _notify_owner(payment=payment, line=line, where=where) is not None
+    return sent
+
+
+def _notify_owner(*, payment: Payment, line: SplitLine, where: str):
     """消息 (R35): every payment from an owner's account: who, where, how much."""
-    notification_send(
+    return notification_send(
         person=line.payer,
         kind="payment.from_account",
         title=_("¥%(amount)s paid from your account for %(patient)s")
@@ -663,8 +706,10 @@ def _refund(
         account_ids=[p.account_id for p in parts if p.account_id],
         wallet_ids=[p.wallet_id for p in parts if p.wallet_id],
     )
-    # The payment row is locked after the accounts, as every writer does (R34 fixed order).
+    # The payment row is locked after the accounts, as every writer does (R34 fixed order); its parts
+    # are read again under that lock, so a refund that waited for another one splits on fresh figures.
     payment = Payment.objects.select_for_update().get(pk=payment_id)
+    parts = list(payment.parts.order_by("position"))
     left = payment.amount - payment.refunded_amount
     amount = left if amount is None else amount
     if left <= 0:
@@ -713,8 +758,8 @@ def _refund(
                         Posting(ledger_part, value, LedgerEntry.Kind.REVERSAL, description, payment.reference),
                     )
                 )
-        PaymentPart.objects.filter(pk=part.pk).update(refunded_amount=part.refunded_amount + take.total)
+        PaymentPart.objects.filter(pk=part.pk).update(refunded_amount=F("refunded_amount") + take.total)
     ledger_post_locked(accounts=accounts, postings=postings, created_by=client)
-    Payment.objects.filter(pk=payment.pk).update(refunded_amount=payment.refunded_amount + amount)
+    Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + amount)
     audit_record(actor=client, action="payment.refunded", target=payment, detail={"amount": str(amount)})
     return refund
