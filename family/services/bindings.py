@@ -117,6 +117,11 @@ def binding_transition(
             to_state=to_state,
             reason=reason,
         )
+        if to_state in (S.ENDED, S.EXPIRED):
+            # R37: what is in flight to the relative's wallet, or unused in it, goes back to the owner.
+            from family.services.wallet import wallet_transfers_return_for_binding
+
+            wallet_transfers_return_for_binding(binding=binding, now=now)
     return binding
 
 
@@ -221,11 +226,29 @@ def _raise_duplicate(existing: Binding):
 
 
 def _enqueue(task_name: str, binding_id: int) -> None:
-    """Queue a pipeline step once the current transaction commits (never inside it)."""
+    """Queue a pipeline step once the current transaction commits (never inside it).
+
+    The application is committed by then: a broker that is down must not turn "received" into an
+    error (the citizen would apply again and meet a duplicate). The failure is logged and the beat
+    sweeper (``bindings_requeue_stuck``) queues the step once the broker is back.
+    """
+    import logging
+
+    from kombu.exceptions import OperationalError as BrokerError
+
     from family import tasks
 
     task = getattr(tasks, task_name)
-    transaction.on_commit(lambda: task.delay(binding_id))
+
+    def send() -> None:
+        try:
+            task.delay(binding_id)
+        except (BrokerError, OSError):
+            logging.getLogger(__name__).exception(
+                "Could not queue %s for binding %s; the sweeper will queue it again.", task_name, binding_id
+            )
+
+    transaction.on_commit(send)
 
 
 def binding_run_eligibility(*, binding_id: int, on_date: dt.date | None = None) -> Binding | None:
@@ -440,13 +463,18 @@ def binding_end(*, binding_id: int, user: User, reason: str = "") -> Binding:
     elif user.person_id is not None and user.person_id == binding.relative_id:
         # (A newborn's binding has no relative yet: None == None must not let a person-less login in.)
         why = reason or _("The relative left the family network.")
-    elif user.role == User.Role.CLERK:
+    elif user.role == User.Role.CLERK and user.institution_id is not None:
+        # R26 at a counter: only a clerk working for a designated institution, which the audit row names.
         why = reason or _("Unbound at the counter.")
     else:
         raise InvalidTransition(title=_("Only the owner or the relative can end this binding."), status=403)
     if binding.state != S.ACTIVE:
         raise InvalidTransition(title=_("Only an active binding can be ended."), status=409)
     binding = binding_transition(binding_id=binding_id, to_state=S.ENDED, actor=user, reason=why)
+    if user.role == User.Role.CLERK:
+        audit_record(
+            actor=user, action="binding.ended_at_counter", target=binding, detail={"institution": user.institution_id}
+        )
     _notify_both(binding, "binding.ended", _("Family sharing ended"), why)
     return binding
 
