@@ -115,9 +115,38 @@ class PaymentQuoteApi(APIView):
 
 
 class PaymentCreateApi(APIView):
-    """R31–R34: charge a payment: own account, then owners of active bindings in order, then cash."""
+    """R31–R34: charge a payment: own account, then owners of active bindings in order, then cash.
+
+    ``GET ?idempotency_key=K`` tells a client whose answer was lost whether K charged (the receipt) or
+    not (404), without charging anything.
+    """
 
     permission_classes = [IsPartnerOrClerk]
+
+    @extend_schema(
+        operation_id="payments_by_key",
+        tags=TAGS,
+        parameters=[OpenApiParameter("idempotency_key", OpenApiTypes.STR, OpenApiParameter.QUERY, required=True)],
+        responses={200: ReceiptOutputSerializer, **COMMON_PROBLEMS},
+    )
+    def get(self, request: Request) -> Response:
+        key = (request.query_params.get("idempotency_key") or "").strip()
+        if not key:
+            raise DomainError(
+                title=_("Name the payment's Idempotency-Key."),
+                code="idempotency_key_missing",
+                errors=[FieldError("idempotency_key", _("This parameter is required."))],
+            )
+        payment = Payment.objects.filter(client=request.user, idempotency_key=key).only("pk").first()
+        if payment is None:
+            raise DomainError(
+                title=_("No payment was made under this key."),
+                detail=_("Nothing was charged; the payment can be sent again with the same key."),
+                status=404,
+                code="not_found",
+            )
+        receipt = payment_receipt(payment_id=payment.pk)
+        return _no_store(Response(ReceiptOutputSerializer(receipt).data))
 
     @extend_schema(
         operation_id="payments_create",

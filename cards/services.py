@@ -32,6 +32,7 @@ from accounts.errors import FieldError
 from accounts.identity import normalize_id_number
 from accounts.masking import mask_id_number, mask_name
 from accounts.models import FaceVerification, Institution, InsuredPerson, Region, User
+from accounts.queueing import enqueue_on_commit
 from accounts.services import audit_record, notification_send
 from cards import rules
 from cards.errors import CardLocked, CardPasswordRefused, CardRefused, FamilyCardRefused, QrRefused
@@ -902,7 +903,7 @@ def _family_card_precheck_on_commit(document_id: int) -> None:
     # R24: the pre-check reads the pages (seconds of OCR) in the worker, once the upload is committed.
     from cards import tasks
 
-    transaction.on_commit(lambda: tasks.family_card_document_precheck.delay(document_id))
+    enqueue_on_commit(tasks.family_card_document_precheck, document_id)
 
 
 def family_card_add(

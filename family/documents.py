@@ -36,6 +36,7 @@ from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObj
 
 from accounts.errors import DomainError, FieldError
 from accounts.models import User
+from accounts.queueing import enqueue_on_commit
 from accounts.services import audit_record
 from family.models import Binding, BindingDocument, BindingState, DocumentKind, DocumentStatus
 
@@ -545,7 +546,7 @@ def document_attach(*, binding: Binding, kind: str, uploaded: UploadedFile, user
     # The client's name and content type are never looked at: the content decides.
     content = read_document_content(uploaded.read(limit + 1))
     document = document_store(binding=binding, kind=kind, content=content, user=user)
-    transaction.on_commit(lambda: tasks.document_precheck.delay(document.pk))
+    enqueue_on_commit(tasks.document_precheck, document.pk)
     return document
 
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from family import services
 from family.services import payments
-from family.services.precheck import document_precheck_run
+from family.services.precheck import document_precheck_run, documents_requeue_pending_precheck
 
 # Only transient database trouble is retried; a rule refusal is an outcome, not an error.
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "retry_backoff_max": 60, "max_retries": 5}
@@ -47,7 +47,9 @@ def bindings_daily_authorizations() -> tuple[int, int]:
 @shared_task(acks_late=True, **RETRY)
 def bindings_sweep_stuck() -> int:
     """Beat: re-enqueue pipeline steps whose message the broker lost (submissions are saved first)."""
-    return services.bindings_requeue_stuck(older_than_seconds=120)
+    requeued = services.bindings_requeue_stuck(older_than_seconds=120)
+    # Documents' pre-checks too: an upload saved while the broker was down waits for its check.
+    return requeued + documents_requeue_pending_precheck(older_than_seconds=300)
 
 
 @shared_task(acks_late=True, **RETRY)

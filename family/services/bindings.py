@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from accounts.errors import DomainError, FieldError
 from accounts.identity import age_on
 from accounts.models import InsuredPerson, User
+from accounts.queueing import enqueue_on_commit
 from accounts.services import audit_record, notification_send
 from family.eligibility import Decision
 from family.models import (
@@ -228,27 +229,12 @@ def _raise_duplicate(existing: Binding):
 def _enqueue(task_name: str, binding_id: int) -> None:
     """Queue a pipeline step once the current transaction commits (never inside it).
 
-    The application is committed by then: a broker that is down must not turn "received" into an
-    error (the citizen would apply again and meet a duplicate). The failure is logged and the beat
-    sweeper (``bindings_requeue_stuck``) queues the step once the broker is back.
+    A broker that is down does not fail the saved application: ``enqueue_on_commit`` logs it, and the
+    beat sweeper (``bindings_requeue_stuck``) queues the step once the broker is back.
     """
-    import logging
-
-    from kombu.exceptions import OperationalError as BrokerError
-
     from family import tasks
 
-    task = getattr(tasks, task_name)
-
-    def send() -> None:
-        try:
-            task.delay(binding_id)
-        except (BrokerError, OSError):
-            logging.getLogger(__name__).exception(
-                "Could not queue %s for binding %s; the sweeper will queue it again.", task_name, binding_id
-            )
-
-    transaction.on_commit(send)
+    enqueue_on_commit(getattr(tasks, task_name), binding_id)
 
 
 def binding_run_eligibility(*, binding_id: int, on_date: dt.date | None = None) -> Binding | None:

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from accounts.errors import DomainError, FieldError
 from accounts.masking import mask_name
 from accounts.models import Institution, InsuredPerson, LedgerEntry, PersonalAccount, User, Wallet, WalletEntry
+from accounts.queueing import enqueue_on_commit
 from accounts.services import (
     Posting,
     accounts_lock,
@@ -428,7 +429,9 @@ def payment_make(
         if qr_reference and Payment.objects.filter(qr_reference=qr_reference).exists():
             raise _qr_spent() from None
         raise
-    transaction.on_commit(lambda: _enqueue_notify(split.payment.pk))
+    from family import tasks
+
+    enqueue_on_commit(tasks.payment_notify_owners, split.payment.pk)
     return split
 
 
@@ -439,12 +442,6 @@ def _qr_spent() -> PaymentRefused:
         status=409,
         detail=_("Each code pays once. Ask the patient to refresh the code and scan the new one."),
     )
-
-
-def _enqueue_notify(payment_id: int) -> None:
-    from family.tasks import payment_notify_owners
-
-    payment_notify_owners.delay(payment_id)
 
 
 def _charge(

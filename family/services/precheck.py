@@ -148,6 +148,24 @@ def document_precheck_run(*, document_id: int, today: dt.date | None = None) -> 
     return document
 
 
+def documents_requeue_pending_precheck(*, older_than_seconds: int) -> int:
+    """Queue again the pre-checks still pending after ``older_than_seconds`` (a broker that lost them).
+
+    The pre-check is idempotent (it acts only on a pending document), so a duplicate costs nothing.
+    """
+    from family import tasks
+
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    pending = list(
+        BindingDocument.objects.filter(precheck_status=PrecheckStatus.PENDING, created_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )[:500]
+    )
+    for document_id in pending:
+        tasks.document_precheck.delay(document_id)
+    return len(pending)
+
+
 def _unreadable_reason(reasons: list[str]) -> str:
     """What the citizen reads on the rejected document: that it could not be read, and what to fix."""
     text = _("The document cannot be read: %(what)s. Upload a new photo of the whole page.") % {

@@ -539,3 +539,12 @@ def test_the_payment_endpoints_are_in_the_schema(client, db):
     create = paths[PAYMENTS]["post"]
     assert "Idempotency-Key" in [p["name"] for p in create["parameters"]]
     assert {"200", "201", "400", "401", "403", "404", "409"} <= set(create["responses"])
+
+
+def test_r34_a_client_asks_by_key_whether_a_payment_happened(as_clinic, spouse, spouse_bound):
+    missing = as_clinic.get(PAYMENTS, {"idempotency_key": "lost-answer"})
+    assert missing.status_code == 404 and missing["Content-Type"].startswith("application/problem+json")
+    made = pay(as_clinic, {"card_number": spouse.card_number, "kind": "medical", "amount": "12.00"}, key="lost-answer")
+    found = as_clinic.get(PAYMENTS, {"idempotency_key": "lost-answer"})
+    assert found.status_code == 200 and found.json()["id"] == made.json()["id"]
+    assert Payment.objects.count() == 1
