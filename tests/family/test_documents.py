@@ -6,6 +6,7 @@ test_upload_attacks.py; this module is about the service's other behaviour.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import threading
@@ -468,3 +469,17 @@ def test_uploads_at_the_same_moment_keep_one_per_kind_and_the_cap(binding, citiz
     document = BindingDocument.objects.get()
     # The refused uploads left nothing: only the kept document and its thumbnail.
     assert stored_files(storage) == sorted([document.file.name, document.thumbnail.name])
+
+
+def test_r24_a_precheck_the_broker_lost_is_queued_again_by_the_sweeper(binding, citizen_a, prechecks, storage):
+    """The upload was saved while the broker was down: the beat sweeper queues its pre-check later."""
+    from django.utils import timezone
+
+    from family.models import BindingDocument
+    from family.services.precheck import documents_requeue_pending_precheck
+
+    document = document_attach(binding=binding, kind=KIND, uploaded=upload(picture()), user=citizen_a)
+    assert documents_requeue_pending_precheck(older_than_seconds=300) == 0  # too recent: maybe still queued
+    BindingDocument.objects.filter(pk=document.pk).update(created_at=timezone.now() - dt.timedelta(minutes=10))
+    assert documents_requeue_pending_precheck(older_than_seconds=300) == 1
+    assert prechecks == [document.pk]
