@@ -142,7 +142,9 @@ def _fresh_cache():
 
 @pytest.fixture(autouse=True)
 def _default_policy_after_flush(request):
-    """Transactional tests flush the database, data-migration rows included: put the shipped policy back.
+    """Transactional tests flush the database, data-migration rows included: put the shipped policy and the
+    canned review reasons back (no test uses serialized_rollback: its reload of content types collides
+    with the ones a plain flush re-creates).
 
     pytest-django runs them after the others, so only they need it; the policy is what the
     data migration loads (family/data/default_policy.json).
@@ -155,8 +157,15 @@ def _default_policy_after_flush(request):
         return
     if not transactional:
         request.getfixturevalue("transactional_db")
-    from family.models import PolicyVersion
+    from family.models import PolicyVersion, ReviewReason
 
+    if not ReviewReason.objects.exists():
+        import importlib
+
+        from django.apps import apps
+
+        reasons = importlib.import_module("family.migrations.0006_default_review_reasons")
+        reasons.add_reasons(apps, None)
     if not PolicyVersion.objects.exists():
         import json
         from pathlib import Path

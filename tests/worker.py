@@ -2,9 +2,8 @@
 
 Use the ``celery_worker_factory`` fixture (``pytest_plugins = ["tests.worker"]`` in the test module,
 or once in tests/conftest.py) in a test marked ``worker`` and ``postgres`` with
-``@pytest.mark.django_db(transaction=True, serialized_rollback=True)``: the worker is another process,
-so it sees only committed rows, and the flush after a transactional test would otherwise remove the
-default policy that the data migration loads.
+``@pytest.mark.django_db(transaction=True)``: the worker is another process, so it sees only committed
+rows (tests/conftest.py puts back the data-migration rows that a transactional test's flush removed).
 
     def test_it_runs_the_pipeline(celery_worker_factory):
         worker = celery_worker_factory()  # started and answering a ping
@@ -309,7 +308,7 @@ class WorkerFactory:
 
 @pytest.fixture
 def celery_worker_factory(
-    transactional_db, django_db_serialized_rollback, settings, tmp_path
+    transactional_db, settings, tmp_path
 ) -> Iterator[WorkerFactory]:
     """Real workers for this test (see the module's docstring); the test must be transactional."""
     require_worker_environment()

@@ -44,7 +44,7 @@ QUERY = {"purpose": "binding_consent", "reference": "42", "next": "/family/bindi
 # Tests whose writes must commit (another thread reads them). Serialized like the other concurrency
 # tests: the flush afterwards then does not re-create content types under new ids, which would break
 # the next serialized test (tests/cards, tests/family) in the same run.
-committed = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+committed = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture

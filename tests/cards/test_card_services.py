@@ -307,7 +307,7 @@ def test_r41_reset_refuses_a_trivial_password(card_a, face, frozen):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_r41_concurrent_wrong_guesses_all_count(citizen_a, claim_card):
     """Eight wrong guesses from eight connections at once: five count, the card locks, three are refused."""
     card = claim_card(citizen_a.person)

@@ -13,7 +13,7 @@ from cards.services import QrVerification, qr_issue, qr_verify
 from tests.concurrency import run_together
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def outcomes(results: list[object]) -> list[str]:

@@ -23,7 +23,7 @@ from family.services import (
 from tests.concurrency import run_together
 from tests.factories import InsuredPersonFactory, UserFactory, give_account
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 S = BindingState
 CLOSE = ["spouse", "parent", "child", "sibling", "grandparent", "grandchild"]

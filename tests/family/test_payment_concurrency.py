@@ -33,7 +33,7 @@ from family.services.payments import PaymentRefused, Split, payment_candidates, 
 from tests.concurrency import run_together
 from tests.factories import InstitutionFactory, InsuredPersonFactory, UserFactory, give_account
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ZERO = Decimal(0)
 

@@ -209,7 +209,7 @@ def _wait_for(condition, *, timeout: float, what: str, workers) -> None:
 
 @pytest.mark.worker
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_r24_a_real_worker_prechecks_two_uploads(celery_worker_factory):
     """Two uploads through ``document_attach``: their pre-check is queued on commit and run by a real worker."""
     # OCR of a page takes about a second: a generous visibility timeout keeps messages from coming back.

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 pytestmark = [
     pytest.mark.worker,
     pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 S = BindingState
@@ -61,7 +61,7 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 def workers(
-    transactional_db, django_db_serialized_rollback, settings, tmp_path, private_redis
+    transactional_db, settings, tmp_path, private_redis
 ) -> Iterator[WorkerFactory]:
     """Real workers on the test database and the private broker; this process queues there too."""
     # Imported here, once pytest is configured: tests.worker is also a plugin module of other tests.

@@ -40,7 +40,7 @@ pytest_plugins = ["tests.worker"]
 pytestmark = [
     pytest.mark.worker,
     pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 S = BindingState
