@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +12,8 @@ from rest_framework.views import APIView
 from accounts.models import User
 from family.selectors import eligibility_check
 from family.serializers import EligibilityInputSerializer, EligibilityOutputSerializer
+from family.serializers_bindings import ProblemSerializer
+from portal.problems import PROBLEM_CONTENT_TYPE
 
 
 class IsPartnerOrStaff(BasePermission):
@@ -32,7 +34,16 @@ class EligibilityApi(APIView):
     permission_classes = [IsPartnerOrStaff]
 
     @extend_schema(
-        request=EligibilityInputSerializer, responses=EligibilityOutputSerializer, operation_id="eligibility"
+        request=EligibilityInputSerializer,
+        responses={
+            200: EligibilityOutputSerializer,
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="A malformed body: errors names each bad field (C3)."
+            ),
+            (401, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="No credentials."),
+            (403, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Not a partner or staff."),
+        },
+        operation_id="eligibility",
     )
     def post(self, request: Request) -> Response:
         serializer = EligibilityInputSerializer(data=request.data)

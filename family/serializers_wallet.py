@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -97,14 +96,23 @@ class WalletLimitsOutputSerializer(serializers.Serializer):
 
     per_day = serializers.IntegerField(source="limits.per_day")
     max_amount = serializers.DecimalField(**MONEY, source="limits.max_amount")
-    quiet_from = serializers.TimeField(source="limits.quiet_from", format="%H:%M")
-    quiet_until = serializers.TimeField(source="limits.quiet_until", format="%H:%M")
+    # Local time of day as "HH:MM" (Asia/Shanghai), declared as such: OpenAPI's "time" has seconds.
+    quiet_from = serializers.SerializerMethodField(help_text="HH:MM, Asia/Shanghai")
+    quiet_until = serializers.SerializerMethodField(help_text="HH:MM, Asia/Shanghai")
     sent_today = serializers.IntegerField()
     left_today = serializers.IntegerField()
     quiet_now = serializers.BooleanField()
 
     class Meta:
         ref_name = "WalletLimits"
+
+    @extend_schema_field(serializers.RegexField(r"^[0-2][0-9]:[0-5][0-9]$"))
+    def get_quiet_from(self, data) -> str:
+        return data.limits.quiet_from.strftime("%H:%M")
+
+    @extend_schema_field(serializers.RegexField(r"^[0-2][0-9]:[0-5][0-9]$"))
+    def get_quiet_until(self, data) -> str:
+        return data.limits.quiet_until.strftime("%H:%M")
 
 
 class WalletOutputSerializer(serializers.Serializer):
@@ -128,7 +136,7 @@ class WalletOutputSerializer(serializers.Serializer):
     def get_balance(self, overview) -> str:
         return f"{overview.wallet.balance:.2f}" if overview.wallet is not None else "0.00"
 
-    @extend_schema_field(OpenApiTypes.DATETIME)
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_opened_at(self, overview):
         return serializers.DateTimeField().to_representation(overview.wallet.opened_at) if overview.wallet else None
 
