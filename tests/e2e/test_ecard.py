@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from accounts.models import InsuranceType
+from accounts.models import InsuranceType, User
 from cards.models import CardState, ECard, FamilyCardLink, FamilyCardLinkState, QrToken
+from cards.services import family_card_document_approve
 from tests.attack_files import png_scan
 from tests.conftest import PASSWORD
 from tests.face_images import make_blank_png, make_face_png
@@ -197,10 +198,18 @@ def test_a_parent_adds_a_child_claims_the_childs_card_and_shows_its_code(
     screenshot(page, "child-photo")
     submit_step(page)
 
+    # R24: the household register waits for a reviewer; the link is usable once it is approved.
     link = FamilyCardLink.objects.get(manager=parent, relative=child)
-    assert link.state == FamilyCardLinkState.ACTIVE
-    assert link.documents.get().content_type == "image/png"
+    assert link.state != FamilyCardLinkState.ACTIVE
+    document = link.documents.get()
+    assert document.content_type == "image/png"
     expect(page).to_have_url(re.compile(rf"/card/family/{link.pk}/$"))
+    screenshot(page, "child-link-waiting-for-review")
+    reviewer = UserFactory(username="card-reviewer", role=User.Role.REVIEWER, is_staff=True)
+    family_card_document_approve(document_id=document.pk, reviewer=reviewer)
+    link.refresh_from_db()
+    assert link.state == FamilyCardLinkState.ACTIVE
+    page.reload()
     expect(page.get_by_test_id("link-state")).to_have_attribute("data-state", "active")
     screenshot(page, "child-link-active")
     page.get_by_test_id("claim-child").click()
