@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # The embedded set-up: SQLite in the repo, Celery tasks in-process, no secret key needed.
 LOCAL := DJANGO_DEBUG=1
 
-.PHONY: run setup install messages migrate demo test lint format clean
+.PHONY: run setup install messages migrate demo test lint format clean bench
 
 run: setup
 	@echo "Serving the portal at http://127.0.0.1:8000 (Ctrl+C to stop)"
@@ -36,6 +36,10 @@ demo: install
 
 test: install messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every bench, one after the other, into bench/results.md (BENCH_ARGS=--quick for a short check).
+bench: install
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

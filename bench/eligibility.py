@@ -167,10 +167,10 @@ def load_persons(url: str, persons: int, chunk: int = 100_000) -> tuple[int, int
                 relationship, method, state, policy_label, reasons, needs_review, needs_face_verification,
                 exclusive, newborn_name, mother_name, mother_id_number, birth_certificate_number,
                 letter_signed_name, originals_seen, created_at, updated_at, activated_at, end_reason,
-                owner_id, region_id, relative_id
+                counter_cards, owner_id, region_id, relative_id
             )
             SELECT 'sibling', 'online_id', 'active', '*@2024-07-01', '[]', false, false,
-                   true, '', '', '', '', '', '[]', %s, %s, %s, '', o.id, o.region_id, r.id
+                   true, '', '', '', '', '', '[]', %s, %s, %s, '', '{}', o.id, o.region_id, r.id
             FROM accounts_insuredperson o JOIN accounts_insuredperson r ON r.id = o.id + 1
             WHERE o.id %% 20 = 1 AND o.insurance_type = 'employee'
             """,
@@ -284,12 +284,17 @@ class Run:
         self.errors += other.errors
         self.eligible += other.eligible
 
+    def percentile(self, share: float) -> float:
+        """The latency in ms below which ``share`` of the requests answered (nearest rank)."""
+        ms = sorted(x * 1000 for x in self.latencies)
+        return ms[max(0, min(len(ms) - 1, int(len(ms) * share + 0.5) - 1))] if ms else 0.0
+
     def summary(self) -> str:
         ms = sorted(x * 1000 for x in self.latencies)
-        p95 = ms[int(len(ms) * 0.95) - 1] if ms else 0.0
         return (
             f"{self.rate:8.1f} req/s  ({self.requests} in {self.seconds:.1f} s; "
-            f"p50 {statistics.median(ms) if ms else 0:.1f} ms, p95 {p95:.1f} ms)"
+            f"p50 {statistics.median(ms) if ms else 0:.1f} ms, p95 {self.percentile(0.95):.1f} ms, "
+            f"p99 {self.percentile(0.99):.1f} ms)"
         )
 
 
@@ -429,6 +434,7 @@ def main() -> int:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/portal_bench_elig")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the eligibility queries")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    parser.add_argument("--json", action="store_true", help="also print one BENCH-JSON line (bench/run_all.py)")
     args = parser.parse_args()
     if urlsplit(args.database_url).hostname not in {"127.0.0.1", "localhost", "::1"}:
         raise SystemExit("the bench drops and creates its databases: loopback PostgreSQL only")
@@ -494,6 +500,39 @@ def main() -> int:
             f"ratio: {large.persons:,} persons are {ratio:.2f}x slower than {small.persons:,} "
             f"(by round: {', '.join(f'{r:.2f}' for r in round_ratios)}; goal <= {GOAL}x: {met})"
         )
+        if args.json:
+            from report import Figure, emit
+
+            emit(
+                "eligibility",
+                [
+                    Figure(
+                        name=f"POST /api/v1/eligibility/ at {size.persons:,} persons",
+                        value=size.eligibility.rate,
+                        unit="decisions/s",
+                        baseline="GET /healthz on the same server",
+                        baseline_value=size.healthz.rate,
+                        ratio=size.eligibility.rate / size.healthz.rate,
+                        extra={
+                            "p50_ms": round(size.eligibility.percentile(0.5), 1),
+                            "p99_ms": round(size.eligibility.percentile(0.99), 1),
+                        },
+                    )
+                    for size in sizes
+                ]
+                + [
+                    Figure(
+                        name=f"slowdown from {small.persons:,} to {large.persons:,} persons",
+                        value=ratio,
+                        unit="x slower",
+                        baseline=f"{small.persons:,} persons, same run",
+                        baseline_value=1.0,
+                        ratio=ratio,
+                        goal=f"<= {GOAL}x",
+                        met=ratio <= GOAL,
+                    )
+                ],
+            )
         if args.explain or ratio > GOAL:
             for size in sizes:
                 explain(size.url, size.persons)

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 from psycopg2 import sql
+from report import Figure, emit
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = [
@@ -124,6 +125,15 @@ def recreate_database(url: str) -> None:
     admin.close()
 
 
+def drop_database(url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    admin = psycopg2.connect(database_url_for(url, "postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin.close()
+
+
 def manage(env: dict[str, str], *args: str, stdout=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True
@@ -197,7 +207,10 @@ def main() -> int:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/portal_bench")
     parser.add_argument("--batch-size", type=int, default=1000, help="import_persons --batch-size")
     parser.add_argument("--again", action="store_true", help="also time a second run of the same file")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (CSV and output)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary folder (CSV and output) and the database"
+    )
+    parser.add_argument("--json", action="store_true", help="also print one BENCH-JSON line (bench/run_all.py)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-import-"))
@@ -253,12 +266,43 @@ def main() -> int:
         copy = timed_copy(args.database_url, csv_path)
         print(f"baseline COPY into a scratch table: {copy:.2f} s, {args.rows / copy:,.0f} rows/s")
         print(f"ratio import / COPY: {elapsed / copy:.1f}x")
+        if args.json:
+            baseline = "plain COPY of the same file into a scratch table (same run)"
+            figures = [
+                Figure(
+                    name=f"import_persons, {args.rows:,} rows (first run: inserts)",
+                    value=args.rows / elapsed,
+                    unit="rows/s",
+                    baseline=baseline,
+                    baseline_value=args.rows / copy,
+                    ratio=copy / elapsed,
+                    extra={
+                        "seconds": round(elapsed, 1),
+                        "peak_rss_mb": round(peak_mb),
+                        "ledger_consistent": consistent,
+                    },
+                )
+            ]
+            if args.again:
+                figures.append(
+                    Figure(
+                        name=f"import_persons, {args.rows:,} rows (second run: unchanged)",
+                        value=args.rows / again,
+                        unit="rows/s",
+                        baseline=baseline,
+                        baseline_value=args.rows / copy,
+                        ratio=copy / again,
+                        extra={"seconds": round(again, 1), "peak_rss_mb": round(again_mb)},
+                    )
+                )
+            emit("import_persons", figures, [f"--batch-size {args.batch_size}; peak RSS is the child's own"])
         return 0
     finally:
         if args.keep:
-            print(f"kept {tmp}")
+            print(f"kept {tmp} and the database")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+            drop_database(args.database_url)
 
 
 if __name__ == "__main__":

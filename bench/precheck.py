@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--json", action="store_true", help="also print one BENCH-JSON line (bench/run_all.py)")
     options = parser.parse_args()
 
     url = options.database_url
@@ -52,7 +53,23 @@ def main() -> int:
 
         django.setup()
         with tempfile.TemporaryDirectory(prefix="bench-precheck-") as folder:
-            run(rounds=options.rounds, folder=Path(folder))
+            precheck_rate, baseline_rate = run(rounds=options.rounds, folder=Path(folder))
+        if options.json:
+            from report import Figure, emit
+
+            emit(
+                "precheck",
+                [
+                    Figure(
+                        name="R24 document pre-check, one worker",
+                        value=precheck_rate,
+                        unit="documents/s",
+                        baseline="document_page_image alone (decode + re-encode)",
+                        baseline_value=baseline_rate,
+                        ratio=precheck_rate / baseline_rate,
+                    )
+                ],
+            )
     finally:
         if not options.keep:
             from django.db import connections
@@ -62,7 +79,7 @@ def main() -> int:
     return 0
 
 
-def run(*, rounds: int, folder: Path) -> None:
+def run(*, rounds: int, folder: Path) -> tuple[float, float]:
     from django.utils import translation
     from PIL import Image
 
@@ -137,6 +154,7 @@ def run(*, rounds: int, folder: Path) -> None:
         f"decode + re-encode alone {baseline_rate:.1f} documents/s; the pre-check costs "
         f"{baseline_rate / precheck_rate:.0f}x the decoding; slowest {slowest[1]} {slowest[0] * 1000:.0f} ms"
     )
+    return precheck_rate, baseline_rate
 
 
 if __name__ == "__main__":

@@ -196,6 +196,7 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=120, help="bound on each timed batch")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/portal_bench_qr")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--json", action="store_true", help="also print one BENCH-JSON line (bench/run_all.py)")
     args = parser.parse_args()
     if urlsplit(args.database_url).hostname not in {"127.0.0.1", "localhost", "::1"}:
         raise SystemExit("the bench drops and creates its database: loopback PostgreSQL only")
@@ -259,6 +260,28 @@ def main() -> int:
         for sql in setup["sql"]:
             print(f"    {sql}")
         print(f"QR verification runs at {verify / bare:.0%} of the bare DRF view's rate ({bare / verify:.2f}x slower)")
+        if args.json:
+            from report import Figure, emit
+
+            run = runs["QR verification"]
+            emit(
+                "qr",
+                [
+                    Figure(
+                        name="POST /api/v1/cards/verify/",
+                        value=verify,
+                        unit="verifications/s",
+                        baseline="POST /bench/bare-api/ (token auth + JSON, no work)",
+                        baseline_value=bare,
+                        ratio=verify / bare,
+                        extra={
+                            "p50_ms": round(run.percentile(0.5), 1),
+                            "p99_ms": round(run.percentile(0.99), 1),
+                            "queries": setup["queries"],
+                        },
+                    )
+                ],
+            )
         return 0
     finally:
         log = tmp / "gunicorn.log"

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
-from typing import TypeVar
-
-T = TypeVar("T")
 
 _SIX_DIGITS = re.compile(r"^[0-9]{6}$")
 _ASCENDING = "0123456789"
@@ -103,12 +99,3 @@ def is_foreign_province(*, verifier_province: str | None, card_province: str) ->
     A verifier without an institution (a national partner system) is not bound to a province.
     """
     return verifier_province is not None and verifier_province != card_province
-
-
-def payers(*, own: T | None, bound_owners: Sequence[tuple[dt.datetime, int, T]]) -> list[T]:
-    """R33: the patient's own account first, then the owners of active bindings, oldest binding first.
-
-    ``bound_owners`` are ``(active since, binding id, payer)``; the binding id breaks ties.
-    """
-    ordered = [payer for _since, _id, payer in sorted(bound_owners, key=lambda item: (item[0], item[1]))]
-    return ([own] if own is not None else []) + ordered

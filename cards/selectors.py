@@ -10,7 +10,6 @@ from django.db.models import Prefetch, Q
 
 from accounts.identity import age_on
 from accounts.models import InsuredPerson, LedgerEntry, PersonalAccount
-from cards import rules
 from cards.models import (
     FAMILY_CARD_OPEN_STATES,
     ECard,
@@ -19,8 +18,9 @@ from cards.models import (
     FamilyCardLink,
     FamilyCardLinkState,
 )
-from family.models import Binding, BindingState, Payment, PaymentPart
+from family.models import Payment, PaymentPart
 from family.selectors import policy_in_force
+from family.selectors_payments import payment_candidates
 
 # R23: the age from which a person acts for themselves, when no policy version says otherwise.
 DEFAULT_FACE_AGE = 16
@@ -83,59 +83,31 @@ def person_is_child(*, person: InsuredPerson, region_code: str, on_date: dt.date
 class Payer:
     """One account that may pay for a patient (R33): their own, or the owner of an active binding."""
 
-    kind: str  # "own" or "binding"
+    kind: str  # "own", "wallet" or "binding" (family.models.PaymentSource)
     person: InsuredPerson
     binding_id: int | None = None
     relationship: str = ""
     since: dt.datetime | None = None
 
 
-def _binding_in_force(on_date: dt.date) -> Q:
-    # R27: an authorization period, where the owner chose one, covers the day.
-    return (Q(authorized_from__isnull=True) | Q(authorized_from__lte=on_date)) & (
-        Q(authorized_until__isnull=True) | Q(authorized_until__gte=on_date)
-    )
-
-
-def _has_account(person: InsuredPerson) -> bool:
-    """Whether the person has a personal account; no query when it was loaded with the person."""
-    try:
-        return person.account is not None
-    except PersonalAccount.DoesNotExist:
-        return False
-
-
 def payers_for_person(*, person: InsuredPerson, on_date: dt.date) -> list[Payer]:
-    """R33: who may pay for ``person`` on ``on_date``: own personal account first (an employee who has
-    one), then the owners of active bindings, oldest binding first (two queries; one when the person
-    was loaded with ``select_related("account")``).
+    """R33: who may pay for ``person`` on ``on_date``, in the order a payment takes them: the same
+    decision as ``family.selectors_payments.payment_candidates`` (own account, own wallet, the owners of
+    active bindings), without the owners it excludes (another province, a region sharing by transfer).
 
     Only bindings give a right to spend (R43): a family card manager is never a payer as such.
     """
-    own = None
-    if person.is_employee and _has_account(person):
-        own = Payer(kind="own", person=person)
-    bindings = (
-        Binding.objects.filter(_binding_in_force(on_date), relative=person, state=BindingState.ACTIVE)
-        .select_related("owner")
-        .only("pk", "relationship", "activated_at", "created_at", "owner")
-        .order_by()  # R33's order is set below, by rules.payers
-    )
-    bound = [
-        (
-            binding.activated_at or binding.created_at,
-            binding.pk,
-            Payer(
-                kind="binding",
-                person=binding.owner,
-                binding_id=binding.pk,
-                relationship=binding.relationship,
-                since=binding.activated_at,
-            ),
+    return [
+        Payer(
+            kind=candidate.source,
+            person=candidate.payer,
+            binding_id=candidate.binding.pk if candidate.binding else None,
+            relationship=candidate.binding.relationship if candidate.binding else "",
+            since=candidate.binding.activated_at if candidate.binding else None,
         )
-        for binding in bindings
+        for candidate in payment_candidates(patient=person, on_date=on_date)
+        if candidate.excluded is None
     ]
-    return rules.payers(own=own, bound_owners=bound)
 
 
 # --- Family card documents and their review (R43 via R20/R21, R24) ---

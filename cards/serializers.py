@@ -101,7 +101,9 @@ class QrVerifyInputSerializer(serializers.Serializer):
 
 
 class PayerOutputSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["own", "binding"], help_text="own account, or an owner's (binding)")
+    kind = serializers.ChoiceField(
+        choices=["own", "wallet", "binding"], help_text="own account, own medical-insurance wallet, or an owner's"
+    )
     name = serializers.CharField()
     id_number = serializers.CharField()
     relationship = serializers.CharField(help_text="what the holder is to the owner (C3 names); empty for own")

@@ -779,7 +779,9 @@ def qr_verify(*, token: str, verifier: User) -> QrVerification:
     if now >= _from_ms(payload["e"]):
         raise _expired()
     # The holder's personal account comes along, so the payers need no query of their own for it.
-    found = ECard.objects.select_related("person", "person__account", "issuing_region").filter(pk=payload["c"])
+    found = ECard.objects.select_related(
+        "person", "person__account", "person__wallet", "person__region", "issuing_region"
+    ).filter(pk=payload["c"])
     card = next(iter(found.order_by()[:1]), None)
     if card is None or card.person_id != payload["h"] or card.issuing_region_id != payload["r"]:
         raise _forged()

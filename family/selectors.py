@@ -138,12 +138,13 @@ FAMILY_HISTORY_LIMIT = 20
 CLOSED_STATES = (BindingState.REJECTED, BindingState.CANCELLED, BindingState.EXPIRED, BindingState.ENDED)
 
 
-def _parties(person_id: int) -> Q:
+def _parties(person_id: int, id_number: str | None = None) -> Q:
     """Bindings a person is a party to: as owner, as relative, or as the mother of a newborn (R21).
 
-    The mother is named by her ID number on the binding; a subquery keeps this one query.
+    The mother is named by her ID number on the binding; a caller that has it passes it, otherwise a
+    subquery keeps this one query.
     """
-    mother = Subquery(InsuredPerson.objects.filter(pk=person_id).values("id_number")[:1])
+    mother = id_number or Subquery(InsuredPerson.objects.filter(pk=person_id).values("id_number")[:1])
     return Q(owner_id=person_id) | Q(relative_id=person_id) | Q(method=BindingMethod.NEWBORN, mother_id_number=mother)
 
 
@@ -183,17 +184,24 @@ class FamilyOverview:
         return [b for b in self.owned if b.state != BindingState.ACTIVE]
 
 
-def bindings_for_person(*, person_id: int) -> FamilyOverview:
-    """Every binding the person is a party to, in two queries whatever the family size."""
-    either_side = _parties(person_id)
+def bindings_for_person(*, person_id: int, id_number: str | None = None) -> FamilyOverview:
+    """Every binding the person is a party to, in one query whatever the family size.
+
+    ``id_number`` is the person's (R21: how a newborn's binding names the mother), when the caller has it.
+    Open and closed bindings come in the same query (one query to build instead of two: building it costs
+    more than running it); the closed ones are few, one per ended binding or closed application, and
+    only the latest ``FAMILY_HISTORY_LIMIT`` are kept.
+    """
     overview = FamilyOverview()
-    # Query 1: open bindings (active and pending), every side, with both persons.
+    history: list[Binding] = []
     for binding in (
-        Binding.objects.filter(either_side, state__in=OPEN_STATES)
+        Binding.objects.filter(_parties(person_id, id_number))
         .select_related("owner", "relative")
         .order_by("created_at", "pk")
     ):
-        if binding.owner_id == person_id:
+        if binding.state in CLOSED_STATES:
+            history.append(binding)
+        elif binding.owner_id == person_id:
             overview.owned.append(binding)
         elif binding.state == BindingState.ACTIVE:
             if binding.relative_id == person_id:
@@ -201,13 +209,15 @@ def bindings_for_person(*, person_id: int) -> FamilyOverview:
             # A newborn's mother is not in the network once it is active: nothing to show her.
         else:
             overview.asked.append(binding)
-    # Query 2: the latest closed ones.
-    overview.history = list(
-        Binding.objects.filter(either_side, state__in=CLOSED_STATES)
-        .select_related("owner", "relative")
-        .order_by("-ended_at", "-pk")[:FAMILY_HISTORY_LIMIT]
-    )
+    # The latest closed ones first (R26: an ended binding shows in both histories).
+    history.sort(key=_closed_order, reverse=True)
+    overview.history = history[:FAMILY_HISTORY_LIMIT]
     return overview
+
+
+def _closed_order(binding: Binding) -> tuple:
+    """Sorted in reverse, as ``ORDER BY ended_at DESC, pk DESC`` on PostgreSQL (NULLs first: never ended)."""
+    return (binding.ended_at is None, binding.ended_at.timestamp() if binding.ended_at else 0.0, binding.pk)
 
 
 def binding_open_for_pair(*, owner_id: int, relative_id_number: str) -> Binding | None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import TruncMonth
 from django.http import Http404
@@ -15,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from accounts.errors import DomainError
 from accounts.masking import mask_id_number, mask_name
-from accounts.models import AuditEvent, User
+from accounts.models import AuditEvent, InsuredPerson, PersonalAccount, User, Wallet
 from family.models import (
     Binding,
     BindingState,
@@ -24,8 +25,116 @@ from family.models import (
     PaymentKind,
     PaymentPart,
     PaymentSource,
+    PolicyVersion,
     Relation,
+    SharingMode,
 )
+from family.rules import select_policy
+
+# --- Who may pay: the candidates, in R33 order ----------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    """One source that may pay for the patient, or an owner who may not and why (``excluded``)."""
+
+    source: str  # PaymentSource
+    payer: InsuredPerson
+    account: PersonalAccount | None = None
+    wallet: Wallet | None = None
+    binding: Binding | None = None
+    excluded: dict[str, str] | None = None  # {"rule": "R36", "message": "..."} when this owner is not used
+
+
+def _binding_in_force(on_date: dt.date) -> Q:
+    # R27: an authorization period, where the owner chose one, covers the day.
+    return (Q(authorized_from__isnull=True) | Q(authorized_from__lte=on_date)) & (
+        Q(authorized_until__isnull=True) | Q(authorized_until__gte=on_date)
+    )
+
+
+def policies_in_force(region_codes: set[str], on_date: dt.date) -> dict[str, PolicyVersion | None]:
+    """C2/R12: the policy in force on ``on_date`` for each region (one query for all of them)."""
+    versions = list(
+        PolicyVersion.objects.filter(
+            Q(region_id__in=region_codes) | Q(region__isnull=True),
+            Q(effective_to__isnull=True) | Q(effective_to__gt=on_date),
+            effective_from__lte=on_date,
+        )
+    )
+    return {code: select_policy(versions, code, on_date) for code in region_codes}
+
+
+def _account_of(person: InsuredPerson) -> PersonalAccount | None:
+    try:
+        return person.account
+    except PersonalAccount.DoesNotExist:
+        return None
+
+
+def _wallet_of(person: InsuredPerson) -> Wallet | None:
+    try:
+        return person.wallet
+    except Wallet.DoesNotExist:
+        return None
+
+
+def payment_candidates(
+    *, patient: InsuredPerson, on_date: dt.date, only_owner: InsuredPerson | None = None
+) -> list[Candidate]:
+    """R33: the patient's own personal account (an employee's), their own wallet (R37), then the owners of
+    their active bindings in force on ``on_date`` in the configured order (SHARING_PAYER_ORDER, default the
+    oldest binding first). Owners who may not pay are listed with the rule that excludes them: a region
+    that shares by transfer (R36), another province (R37: through the wallet), no personal account.
+
+    ``only_owner`` (a contribution paid from the owner's page) keeps only that owner's binding.
+    Two queries (three with owners' policies) when the patient was loaded with its account and wallet.
+    """
+    candidates: list[Candidate] = []
+    if only_owner is None:
+        own = _account_of(patient) if patient.is_employee else None
+        if own is not None:
+            candidates.append(Candidate(source=PaymentSource.OWN, payer=patient, account=own))
+        wallet = _wallet_of(patient)
+        if wallet is not None:
+            candidates.append(Candidate(source=PaymentSource.WALLET, payer=patient, wallet=wallet))
+    bindings = Binding.objects.filter(_binding_in_force(on_date), relative=patient, state=BindingState.ACTIVE)
+    if only_owner is not None:
+        bindings = bindings.filter(owner=only_owner)
+    bindings = list(bindings.select_related("owner__account", "owner__region").order_by())
+    newest_first = getattr(settings, "SHARING_PAYER_ORDER", "oldest_binding_first") == "newest_binding_first"
+    bindings.sort(key=lambda b: (b.activated_at or b.created_at, b.pk), reverse=newest_first)
+    policies = policies_in_force({b.owner.region_id for b in bindings}, on_date) if bindings else {}
+    patient_province = patient.region.province
+    for binding in bindings:
+        owner = binding.owner
+        candidate = Candidate(source=PaymentSource.BINDING, payer=owner, account=_account_of(owner), binding=binding)
+        policy = policies.get(owner.region_id)
+        if owner.region.province != patient_province:
+            candidate.excluded = {
+                "rule": "R37",
+                "message": _(
+                    "%(owner)s is insured in another province: sharing across provinces goes through the "
+                    "relative's medical-insurance wallet."
+                )
+                % {"owner": mask_name(owner.name)},
+            }
+        elif policy is not None and policy.sharing_mode == SharingMode.TRANSFER:
+            candidate.excluded = {
+                "rule": "R36",
+                "message": _(
+                    "The region of %(owner)s shares by transfer (policy %(policy)s): the owner moves money "
+                    "into the relative's account instead of paying."
+                )
+                % {"owner": mask_name(owner.name), "policy": policy.label},
+            }
+        elif candidate.account is None:
+            candidate.excluded = {
+                "rule": "R30",
+                "message": _("%(owner)s has no personal account.") % {"owner": mask_name(owner.name)},
+            }
+        candidates.append(candidate)
+    return candidates
 
 
 def payment_for_client(*, client: User, payment_id: int) -> Payment:

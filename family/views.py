@@ -90,8 +90,9 @@ REUPLOAD_STATES = (BindingState.SUBMITTED, BindingState.UNDER_REVIEW)
 @person_required
 def family_home(request: HttpRequest) -> HttpResponse:
     """家庭共济: networks I own, networks I am in, what I am asked to join, what ended, and where to start."""
-    person = _person(request)
-    overview = bindings_for_person(person_id=person.pk)
+    # Only what the page reads of the person: may they own a network (R10), are they a newborn's mother (R21).
+    person = InsuredPerson.objects.only("pk", "id_number", "insurance_type").get(pk=request.user.person_id)
+    overview = bindings_for_person(person_id=person.pk, id_number=person.id_number)
     return render(
         request,
         "family/home.html",

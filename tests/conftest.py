@@ -130,6 +130,15 @@ def binding_active() -> Callable[..., Binding]:
     return make
 
 
+@pytest.fixture
+def english():
+    """Messages in English, for tests that read them (Chinese is the default language)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate-limit counters and cached policy live in the cache: every test starts without them."""

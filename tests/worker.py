@@ -307,9 +307,7 @@ class WorkerFactory:
 
 
 @pytest.fixture
-def celery_worker_factory(
-    transactional_db, settings, tmp_path
-) -> Iterator[WorkerFactory]:
+def celery_worker_factory(transactional_db, settings, tmp_path) -> Iterator[WorkerFactory]:
     """Real workers for this test (see the module's docstring); the test must be transactional."""
     require_worker_environment()
     factory = WorkerFactory(broker_url=broker_url(), log_dir=tmp_path)

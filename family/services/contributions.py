@@ -23,8 +23,9 @@ from accounts.models import InsuredPerson, User
 from accounts.services import audit_record, notification_send
 from family.insurance_office import OfficeUnavailable, insurance_office
 from family.models import OfficeState, Payment, PaymentKind, PaymentPart, PaymentSource
+from family.selectors_payments import payment_candidates
 from family.services.keys import request_fingerprint
-from family.services.payments import PaymentRefused, Split, payment_candidates, payment_make
+from family.services.payments import PaymentRefused, Split, payment_make
 
 logger = logging.getLogger(__name__)
 

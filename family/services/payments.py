@@ -14,15 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.errors import DomainError, FieldError
 from accounts.masking import mask_name
-from accounts.models import Institution, InsuredPerson, LedgerEntry, PersonalAccount, User, Wallet, WalletEntry
+from accounts.models import Institution, InsuredPerson, LedgerEntry, User, WalletEntry
 from accounts.queueing import enqueue_on_commit
 from accounts.services import (
     Posting,
@@ -34,8 +33,6 @@ from accounts.services import (
 )
 from family import rules
 from family.models import (
-    Binding,
-    BindingState,
     OfficeState,
     Payment,
     PaymentKind,
@@ -43,120 +40,13 @@ from family.models import (
     PaymentRefund,
     PaymentSource,
     PharmacyCategory,
-    PolicyVersion,
-    SharingMode,
 )
-from family.rules import Funds, Refundable, select_policy
+from family.rules import Funds, Refundable
+from family.selectors_payments import Candidate, payment_candidates, policies_in_force
 
 
 class PaymentRefused(DomainError):
     """R31–R34: a payment, quote or refund the rules refuse; nothing was charged."""
-
-
-# --- Who may pay: the candidates, in R33 order ----------------------------------------------------
-
-
-@dataclass
-class Candidate:
-    """One source that may pay for the patient, or an owner who may not and why (``excluded``)."""
-
-    source: str  # PaymentSource
-    payer: InsuredPerson
-    account: PersonalAccount | None = None
-    wallet: Wallet | None = None
-    binding: Binding | None = None
-    excluded: dict[str, str] | None = None  # {"rule": "R36", "message": "..."} when this owner is not used
-
-
-def _binding_in_force(on_date: dt.date) -> Q:
-    # R27: an authorization period, where the owner chose one, covers the day.
-    return (Q(authorized_from__isnull=True) | Q(authorized_from__lte=on_date)) & (
-        Q(authorized_until__isnull=True) | Q(authorized_until__gte=on_date)
-    )
-
-
-def _policies(region_codes: set[str], on_date: dt.date) -> dict[str, PolicyVersion | None]:
-    """The policy in force on ``on_date`` for each region (one query for all of them)."""
-    versions = list(
-        PolicyVersion.objects.filter(
-            Q(region_id__in=region_codes) | Q(region__isnull=True),
-            Q(effective_to__isnull=True) | Q(effective_to__gt=on_date),
-            effective_from__lte=on_date,
-        )
-    )
-    return {code: select_policy(versions, code, on_date) for code in region_codes}
-
-
-def _account_of(person: InsuredPerson) -> PersonalAccount | None:
-    try:
-        return person.account
-    except PersonalAccount.DoesNotExist:
-        return None
-
-
-def _wallet_of(person: InsuredPerson) -> Wallet | None:
-    try:
-        return person.wallet
-    except Wallet.DoesNotExist:
-        return None
-
-
-def payment_candidates(
-    *, patient: InsuredPerson, on_date: dt.date, only_owner: InsuredPerson | None = None
-) -> list[Candidate]:
-    """R33: the patient's own personal account (an employee's), their own wallet (R37), then the owners of
-    their active bindings in force on ``on_date`` in the configured order (SHARING_PAYER_ORDER, default the
-    oldest binding first). Owners who may not pay are listed with the rule that excludes them: a region
-    that shares by transfer (R36), another province (R37: through the wallet), no personal account.
-
-    ``only_owner`` (a contribution paid from the owner's page) keeps only that owner's binding.
-    Two queries (three with owners' policies) when the patient was loaded with its account and wallet.
-    """
-    candidates: list[Candidate] = []
-    if only_owner is None:
-        own = _account_of(patient) if patient.is_employee else None
-        if own is not None:
-            candidates.append(Candidate(source=PaymentSource.OWN, payer=patient, account=own))
-        wallet = _wallet_of(patient)
-        if wallet is not None:
-            candidates.append(Candidate(source=PaymentSource.WALLET, payer=patient, wallet=wallet))
-    bindings = Binding.objects.filter(_binding_in_force(on_date), relative=patient, state=BindingState.ACTIVE)
-    if only_owner is not None:
-        bindings = bindings.filter(owner=only_owner)
-    bindings = list(bindings.select_related("owner__account", "owner__region").order_by())
-    newest_first = getattr(settings, "SHARING_PAYER_ORDER", "oldest_binding_first") == "newest_binding_first"
-    bindings.sort(key=lambda b: (b.activated_at or b.created_at, b.pk), reverse=newest_first)
-    policies = _policies({b.owner.region_id for b in bindings}, on_date) if bindings else {}
-    patient_province = patient.region.province
-    for binding in bindings:
-        owner = binding.owner
-        candidate = Candidate(source=PaymentSource.BINDING, payer=owner, account=_account_of(owner), binding=binding)
-        policy = policies.get(owner.region_id)
-        if owner.region.province != patient_province:
-            candidate.excluded = {
-                "rule": "R37",
-                "message": _(
-                    "%(owner)s is insured in another province: sharing across provinces goes through the "
-                    "relative's medical-insurance wallet."
-                )
-                % {"owner": mask_name(owner.name)},
-            }
-        elif policy is not None and policy.sharing_mode == SharingMode.TRANSFER:
-            candidate.excluded = {
-                "rule": "R36",
-                "message": _(
-                    "The region of %(owner)s shares by transfer (policy %(policy)s): the owner moves money "
-                    "into the relative's account instead of paying."
-                )
-                % {"owner": mask_name(owner.name), "policy": policy.label},
-            }
-        elif candidate.account is None:
-            candidate.excluded = {
-                "rule": "R30",
-                "message": _("%(owner)s has no personal account.") % {"owner": mask_name(owner.name)},
-            }
-        candidates.append(candidate)
-    return candidates
 
 
 # --- What may be paid (R31) -----------------------------------------------------------------------
@@ -215,7 +105,7 @@ def payment_kind_check(
             field="kind",
         )
     if kind == PaymentKind.LTC_CONTRIBUTION:
-        policy = _policies({patient.region_id}, on_date)[patient.region_id]
+        policy = policies_in_force({patient.region_id}, on_date)[patient.region_id]
         if policy is None or not policy.long_term_care:
             raise _refused(
                 _("R31: the patient's region has no long-term-care insurance contribution."),
@@ -275,7 +165,7 @@ class Split:
 def _one_owner_per_payment(*, patient: InsuredPerson, institution: Institution | None, on_date: dt.date) -> bool:
     # R33: the settling region's choice: the institution's region, or the patient's for a page payment.
     region_code = institution.region_id if institution is not None else patient.region_id
-    policy = _policies({region_code}, on_date)[region_code]
+    policy = policies_in_force({region_code}, on_date)[region_code]
     return bool(policy and policy.one_owner_per_payment)
 
 

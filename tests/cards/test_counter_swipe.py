@@ -45,7 +45,7 @@ def test_r3_the_card_number_pattern_is_the_configured_one():
     assert refused.value.code == "unrecognised"
 
 
-def test_r3_a_bank_card_track_is_refused_with_a_reason():
+def test_r3_a_bank_card_track_is_refused_with_a_reason(english):
     with pytest.raises(CardInputError) as refused:
         parse_card_input("%B6222021234567890^ZHANG/WEI^2512101?;6222021234567890=2512101?")
     assert refused.value.code == "not_a_social_security_card"

@@ -143,11 +143,3 @@ def test_r42_a_verifier_of_another_province_is_foreign_one_without_institution_i
     assert rules.is_foreign_province(verifier_province="420000", card_province="320000")
     assert not rules.is_foreign_province(verifier_province="320000", card_province="320000")
     assert not rules.is_foreign_province(verifier_province=None, card_province="320000")
-
-
-def test_r33_own_account_first_then_the_oldest_binding():
-    older, newer = NOW - dt.timedelta(days=30), NOW - dt.timedelta(days=1)
-    bound = [(newer, 7, "newer owner"), (older, 9, "older owner"), (older, 3, "older owner, lower id")]
-    assert rules.payers(own="me", bound_owners=bound) == ["me", "older owner, lower id", "older owner", "newer owner"]
-    assert rules.payers(own=None, bound_owners=bound)[0] == "older owner, lower id"
-    assert rules.payers(own=None, bound_owners=[]) == []

@@ -181,6 +181,8 @@ def test_r33_payers_own_account_first_then_oldest_binding_first_all_masked(regio
     give_account(holder, current="10.00")
     newer_owner = InsuredPersonFactory(name="赵刚", region=region, birth="19600101")
     older_owner = InsuredPersonFactory(name="钱芳", region=region, birth="19620202", male=False)
+    give_account(newer_owner, current="5.00")
+    give_account(older_owner, historical="5.00")
     now = timezone.now()
     binding_active(newer_owner, holder, since=now - dt.timedelta(days=1), relationship="child")
     binding_active(older_owner, holder, since=now - dt.timedelta(days=300), relationship="child")

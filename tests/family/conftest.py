@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import date
 
 import pytest
-from django.utils import translation
 
 from accounts.messaging import MemorySmsSender
 from accounts.models import InsuredPerson, User
@@ -120,12 +119,6 @@ def storage(tmp_path, monkeypatch) -> PrivateStorage:
     for field in ("file", "thumbnail"):
         monkeypatch.setattr(BindingDocument._meta.get_field(field), "storage", private)
     return private
-
-
-@pytest.fixture
-def english():
-    with translation.override("en"):
-        yield
 
 
 @pytest.fixture

@@ -186,3 +186,17 @@ def test_r33_cross_province_and_transfer_region_owners_do_not_pay(citizen_a, bin
     quote = payment_quote(patient=relative, institution=clinic, kind=PaymentKind.MEDICAL, amount=Decimal("50.00"))
     assert quote.lines == [] and quote.cash == Decimal("50.00")
     assert [note["rule"] for note in quote.notes] == ["R37"]
+
+
+def test_r33_the_owners_order_is_configurable(region, citizen_a, binding_active, clinic, settings):
+    child = InsuredPersonFactory(region=region, birth="20150101", insurance_type="resident")
+    father, mother = citizen_a.person, InsuredPersonFactory(region=region, birth="19830101", male=False)
+    give_account(mother, current="100.00")
+    now = timezone.now()
+    binding_active(mother, child, since=now - dt.timedelta(days=30))
+    binding_active(father, child, since=now - dt.timedelta(days=1))
+    quote = payment_quote(patient=child, institution=clinic, kind=PaymentKind.MEDICAL, amount=Decimal("50.00"))
+    assert [line.payer for line in quote.lines] == [mother]  # default: the oldest binding first
+    settings.SHARING_PAYER_ORDER = "newest_binding_first"
+    quote = payment_quote(patient=child, institution=clinic, kind=PaymentKind.MEDICAL, amount=Decimal("50.00"))
+    assert [line.payer for line in quote.lines] == [father]

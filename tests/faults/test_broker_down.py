@@ -60,9 +60,7 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
 
 
 @pytest.fixture
-def workers(
-    transactional_db, settings, tmp_path, private_redis
-) -> Iterator[WorkerFactory]:
+def workers(transactional_db, settings, tmp_path, private_redis) -> Iterator[WorkerFactory]:
     """Real workers on the test database and the private broker; this process queues there too."""
     # Imported here, once pytest is configured: tests.worker is also a plugin module of other tests.
     from tests.worker import WorkerFactory, tasks_on_broker
