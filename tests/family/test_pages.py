@@ -279,7 +279,7 @@ def test_the_family_page_masks_members_and_offers_unbind_and_cancel(
     assert reverse("binding_end", args=[active.pk]) in body
     assert reverse("binding_cancel", args=[pending.pk]) in body
     assert "What it does NOT do" in body  # R43
-    assert "No records yet" in body
+    assert "See the sharing records" in body
 
 
 def test_a_relative_sees_networks_they_are_in_and_asked_to_join(
