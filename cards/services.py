@@ -31,9 +31,9 @@ from django.utils.translation import ngettext
 from accounts.errors import FieldError
 from accounts.identity import normalize_id_number
 from accounts.masking import mask_id_number, mask_name
-from accounts.models import FaceVerification, Institution, InsuredPerson, Region, User
+from accounts.models import FaceVerification, Institution, InsuredPerson, Region, User, Wallet
 from accounts.queueing import enqueue_on_commit
-from accounts.services import audit_record, notification_send
+from accounts.services import audit_record, notification_send, wallet_open
 from cards import rules
 from cards.errors import CardLocked, CardPasswordRefused, CardRefused, FamilyCardRefused, QrRefused
 from cards.models import (
@@ -1377,3 +1377,18 @@ def card_claim_for_child(*, manager_user: User, child: InsuredPerson, region_cod
             code="not_a_child",
         )
     return _claim_start(person=child, region_code=region_code, channel=CardChannel.PORTAL, guardian=manager)
+
+
+def family_card_wallet_open(*, link_id: int, user: User) -> Wallet:
+    """R37, R43: a manager opens the relative's medical-insurance wallet on their behalf, so a relative
+    in another province can receive an owner's transfers. Opening moves no money; idempotent."""
+    link = (
+        FamilyCardLink.objects.select_related("relative")
+        .filter(pk=link_id, manager_id=user.person_id, state=FamilyCardLinkState.ACTIVE)
+        .first()
+    )
+    if link is None:
+        raise _family_card_refused(
+            _("Only the manager of an active family card link can do this."), code="not_manager", status=404
+        )
+    return wallet_open(person=link.relative, opened_by=user)

@@ -19,6 +19,7 @@ urlpatterns = [
     path("family/", views.family_card_home, name="family_card_home"),
     path("family/add/", views.family_card_add_view, name="family_card_add"),
     path("family/<int:link_id>/", views.family_card_detail, name="family_card_detail"),
+    path("family/<int:link_id>/wallet/", views.family_card_wallet_open_view, name="family_card_wallet_open"),
     path("family/<int:link_id>/consent/", views.family_card_consent, name="family_card_consent"),
     path("family/<int:link_id>/photo/", views.family_card_photo, name="family_card_photo"),
     path("family/<int:link_id>/claim/", views.family_card_claim_child, name="family_card_claim_child"),

@@ -32,7 +32,7 @@ from accounts.face import (
     face_provider,
     face_verify,
 )
-from accounts.models import FaceVerification, InsuredPerson, User
+from accounts.models import FaceVerification, InsuredPerson, User, Wallet
 from cards.errors import CardLocked, CardPasswordRefused
 from cards.forms import (
     AgreementForm,
@@ -70,6 +70,7 @@ from cards.services import (
     family_card_confirm,
     family_card_document_replace,
     family_card_end,
+    family_card_wallet_open,
     qr_issue,
 )
 
@@ -701,11 +702,27 @@ def _family_card_detail_context(link: FamilyCardLink, *, upload_form: FamilyCard
         "records": family_card_records_for(relative=link.relative)
         if link.state == FamilyCardLinkState.ACTIVE
         else None,
+        # R37: whether the manager may open the relative's wallet for them (not opened yet).
+        "may_open_wallet": link.state == FamilyCardLinkState.ACTIVE
+        and not Wallet.objects.filter(person_id=link.relative_id).exists(),
         "manages_child_password": link.state == FamilyCardLinkState.ACTIVE
         and is_child
         and card is not None
         and card.state == CardState.ACTIVE,
     }
+
+
+@require_POST
+@person_required
+def family_card_wallet_open_view(request: HttpRequest, link_id: int) -> HttpResponse:
+    """R37, R43: open the relative's medical-insurance wallet on their behalf (moves no money)."""
+    link = family_card_link_for_manager(request.user, link_id, states=[FamilyCardLinkState.ACTIVE])
+    family_card_wallet_open(link_id=link.pk, user=request.user)
+    messages.success(
+        request,
+        _("The relative's medical-insurance wallet is open: family members in another province can send to it."),
+    )
+    return redirect("family_card_detail", link_id=link.pk)
 
 
 @require_GET
