@@ -160,6 +160,8 @@ MATRIX: dict[str, Row] = {
     "family_card_claim_child": page(LOGIN, "→/card/relatives/{link}/qr/", 404, *CITIZEN_PAGE[3:], args=("link",)),
     "family_card_end": page(LOGIN, 200, 404, *CITIZEN_PAGE[3:], args=("link",)),
     "family_card_document_upload": post(LOGIN, 400, 404, *CITIZEN_PAGE[3:], args=("link",)),
+    # R37 with R43: A (the manager) opens the child's wallet; B is a stranger to the link.
+    "family_card_wallet_open": post(LOGIN, "→/card/family/{link}/", 404, *CITIZEN_PAGE[3:], args=("link",)),
     "family_card_child_password_change": page(LOGIN, 200, 404, *CITIZEN_PAGE[3:], args=("link",)),
     "family_card_child_password_reset": page(LOGIN, 200, 404, *CITIZEN_PAGE[3:], args=("link",)),
     # --- 人脸识别 at the vendor -----------------------------------------------------------------------------
