@@ -11,8 +11,10 @@ from django.db import transaction
 from accounts.identity import id_check_character
 from accounts.models import Institution, InsuranceType, InsuredPerson, PersonalAccount, Region, User
 from accounts.services import Posting, adjustment_postings, ledger_post
-from family.models import Binding
+from family.models import Binding, PaymentKind
 from family.services import binding_review_decide, binding_submit
+from family.services.keys import request_fingerprint
+from family.services.payments import payment_make
 
 DEMO_PASSWORD = "demo-2025-pass"  # noqa: S105 - printed for the demo; never on production data
 REGION_CODE = "320500"  # 苏州市, shipped with the default policy (a cross-province pilot region)
@@ -42,6 +44,7 @@ class Command(BaseCommand):
             persons, logins = self._persons_and_logins()
         # Outside the transaction: each pipeline step runs when the step before it has committed.
         self._demo_bindings(persons)
+        self._demo_payment(persons)
         self.stdout.write(f"Demo logins (phone or e-mail, password {DEMO_PASSWORD}):")
         for username, phone, role, _extra in logins:
             self.stdout.write(f"  {role:<9} {phone}  {username}@demo.invalid")
@@ -122,6 +125,21 @@ class Command(BaseCommand):
             )
             if key == "child":
                 binding_review_decide(binding_id=binding.pk, reviewer=reviewer, approve=True)
+
+    def _demo_payment(self, persons: dict) -> None:
+        """A sharing record to look at: the clinic charged the child's costs to the owner's account (R33)."""
+        clerk = User.objects.get(username="clerk")
+        child = InsuredPerson.objects.select_related("account", "region").get(pk=persons["child"].pk)
+        payment_make(
+            client=clerk,
+            idempotency_key="demo-payment-1",  # idempotent: running seed_demo again charges nothing
+            request_hash=request_fingerprint(patient=child.pk, kind=PaymentKind.MEDICAL, amount=Decimal("86.50")),
+            patient=child,
+            card_number=child.card_number or "",
+            institution=clerk.institution,
+            kind=PaymentKind.MEDICAL,
+            amount=Decimal("86.50"),
+        )
 
     def _verify_email(self, user: User) -> None:
         from allauth.account.models import EmailAddress
