@@ -70,12 +70,13 @@ class Command(BaseCommand):
                 },
             )
             if kind == InsuranceType.EMPLOYEE:
-                account, _ = PersonalAccount.objects.get_or_create(person=person)
+                account, opened = PersonalAccount.objects.get_or_create(person=person)
+                # Opening balances only: a later run leaves what payments have done since as it is.
                 total = Decimal(current) + Decimal(historical)
                 postings: list[Posting] = adjustment_postings(
                     account=account, total=total, historical=Decimal(historical), reference="seed_demo"
                 )
-                if postings:
+                if opened and postings:
                     ledger_post(account_id=account.pk, postings=postings)
             persons[key] = person
 
