@@ -263,8 +263,9 @@ def test_r36_page_stepper_makes_one_transfer_even_when_confirmed_twice(client, z
     assert done.status_code == 200 and transfer.reference in done.content.decode()
 
 
-def test_r36_page_tells_a_mismatch_next_to_the_fields(client, zhao):
+def test_r36_page_tells_a_mismatch_next_to_the_fields(client, zhao, settings):
     client.force_login(zhao["owner_user"])
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
 
     response = submit(
         client,

@@ -433,8 +433,9 @@ def test_r37_a_relative_opens_the_wallet_from_the_page(client, citizen_a):
     assert Wallet.objects.get(person=person).opened_by == user
 
 
-def test_r37_send_page_shows_the_limits_and_sends_once_on_a_double_click(client, citizen_a, father, binding):
+def test_r37_send_page_shows_the_limits_and_sends_once_on_a_double_click(client, citizen_a, father, binding, settings):
     client.force_login(citizen_a)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     page = client.get("/family/wallet/send/")
     html = page.content.decode()
     assert "you have 3 left today" in html
