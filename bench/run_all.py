@@ -43,6 +43,7 @@ BENCHES = {
     "qr": ("qr.py", ["--verifications", "2000"], ["--verifications", "400", "--rounds", "2"]),
     "precheck": ("precheck.py", ["--rounds", "3"], ["--rounds", "1"]),
     "ledger": ("ledger.py", ["--seconds", "5"], ["--seconds", "2", "--rounds", "1"]),
+    "pipeline": ("pipeline.py", ["--applications", "200"], ["--applications", "30"]),
 }
 
 
