@@ -137,16 +137,17 @@ def payment_candidates(
     return candidates
 
 
-def payment_for_client(*, client: User, payment_id: int) -> Payment:
-    """The payment if ``client`` made it, or is a clerk of its institution; else the same 404 as for none."""
-    payment = Payment.objects.filter(pk=payment_id).first()
-    allowed = payment is not None and (
-        payment.client_id == client.pk
-        or (
-            client.role == User.Role.CLERK and client.institution_id and client.institution_id == payment.institution_id
-        )
+def payment_visible_to(*, client: User, payment: Payment) -> bool:
+    """Whose a payment is: the client that made it, or a clerk of its institution (reads and refunds)."""
+    return payment.client_id == client.pk or bool(
+        client.role == User.Role.CLERK and client.institution_id and client.institution_id == payment.institution_id
     )
-    if not allowed:
+
+
+def payment_for_client(*, client: User, payment_id: int) -> Payment:
+    """The payment if ``client`` may see it (``payment_visible_to``); else the same 404 as for none."""
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None or not payment_visible_to(client=client, payment=payment):
         raise DomainError(title=_("No such payment."), status=404, code="not_found")
     return payment
 

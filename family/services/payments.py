@@ -42,7 +42,7 @@ from family.models import (
     PharmacyCategory,
 )
 from family.rules import Funds, Refundable
-from family.selectors_payments import Candidate, payment_candidates, policies_in_force
+from family.selectors_payments import Candidate, payment_candidates, payment_visible_to, policies_in_force
 
 
 class PaymentRefused(DomainError):
@@ -551,16 +551,6 @@ def _refund_replay(refund: PaymentRefund, request_hash: str) -> RefundResult:
     return RefundResult(refund=refund, receipt=payment_receipt(payment_id=refund.payment_id), replayed=True)
 
 
-def _may_refund(client: User, payment: Payment) -> bool:
-    if client.pk == payment.client_id:
-        return True
-    return bool(
-        client.role == User.Role.CLERK
-        and client.institution_id is not None
-        and client.institution_id == payment.institution_id
-    )
-
-
 def _left(part: PaymentPart) -> Refundable:
     """What is left to refund of a part, per source part: refunds take the wallet, then previous years,
     then the current year (rules.refund_split), so the refunded total says where it went."""
@@ -585,7 +575,7 @@ def _refund(
     reason: str,
 ) -> PaymentRefund:
     payment = Payment.objects.filter(pk=payment_id).first()
-    if payment is None or not _may_refund(client, payment):
+    if payment is None or not payment_visible_to(client=client, payment=payment):
         # The same answer for a payment of someone else's as for none: ids are not probed this way.
         raise _refused(_("No such payment."), code="not_found", status=404)
     parts = list(payment.parts.order_by("position"))
