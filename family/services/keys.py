@@ -1,13 +1,18 @@
-"""Idempotency keys (R34): what a request meant, as one comparable fingerprint."""
+"""Idempotency keys (R34): what a request meant, as one comparable fingerprint, and the one way a keyed
+write is made once: replay the first outcome for the same request, refuse another request under the key,
+and let the unique constraint on (client, key) decide a race."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from accounts.errors import DomainError
@@ -47,3 +52,43 @@ def idempotency_key_reused() -> DomainError:
         status=409,
         code="idempotency_key_reused",
     )
+
+
+Row = TypeVar("Row")
+Answer = TypeVar("Answer")
+
+
+@dataclass(frozen=True)
+class KeyedRequest(Generic[Row, Answer]):
+    """R34 for one keyed request: the row its (client, key) made, if any, answers it again.
+
+    ``find`` reads that row (it carries ``request_hash``); ``answer`` turns it into what the first request
+    answered, marked as a replay; ``refused`` is the 409 for another request under the same key.
+    """
+
+    find: Callable[[], Row | None]
+    request_hash: str
+    answer: Callable[[Row], Answer]
+    refused: Callable[[], DomainError] = idempotency_key_reused
+
+    def replay(self) -> Answer | None:
+        """The first outcome when the key was used before (before any check: it stands as it was); else None."""
+        row = self.find()
+        return None if row is None else self._answer_again(row)
+
+    def make(self, write: Callable[[], Answer]) -> Answer:
+        """``write`` in a savepoint. When the unique constraint on (client, key) says a concurrent request
+        with the key got there first, answer that one; any other integrity error goes to the caller."""
+        try:
+            with transaction.atomic():
+                return write()
+        except IntegrityError:
+            row = self.find()
+            if row is None:
+                raise
+            return self._answer_again(row)
+
+    def _answer_again(self, row: Row) -> Answer:
+        if row.request_hash != self.request_hash:
+            raise self.refused()
+        return self.answer(row)

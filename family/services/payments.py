@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -43,6 +43,7 @@ from family.models import (
 )
 from family.rules import Funds, Refundable
 from family.selectors_payments import Candidate, payment_candidates, payment_visible_to, policies_in_force
+from family.services.keys import KeyedRequest
 
 
 class PaymentRefused(DomainError):
@@ -249,15 +250,17 @@ def _new_reference(prefix: str) -> str:
     return f"{prefix}{timezone.localdate():%Y%m%d}{secrets.token_hex(5).upper()}"
 
 
-def _replay(payment: Payment, request_hash: str) -> Split:
-    """R34: the same key again: the first receipt, or 409 when the body differs."""
-    if payment.request_hash != request_hash:
-        raise _refused(
-            _("This Idempotency-Key was used for a different payment."),
-            code="idempotency_key_reused",
-            status=409,
-            detail=_("Use a new key for a new payment; send the same body to get the first receipt again."),
-        )
+def _payment_key_reused() -> PaymentRefused:
+    return _refused(
+        _("This Idempotency-Key was used for a different payment."),
+        code="idempotency_key_reused",
+        status=409,
+        detail=_("Use a new key for a new payment; send the same body to get the first receipt again."),
+    )
+
+
+def _receipt_again(payment: Payment) -> Split:
+    """R34: the same key and body again: the first receipt."""
     split = payment_receipt(payment_id=payment.pk)
     split.replayed = True
     return split
@@ -287,16 +290,21 @@ def payment_make(
     """
     if not idempotency_key:
         raise _refused(_("An Idempotency-Key header is required."), code="idempotency_key_missing")
-    existing = Payment.objects.filter(client=client, idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return _replay(existing, request_hash)
+    keyed = KeyedRequest(
+        find=lambda: Payment.objects.filter(client=client, idempotency_key=idempotency_key).first(),
+        request_hash=request_hash,
+        answer=_receipt_again,
+        refused=_payment_key_reused,
+    )
+    if (replayed := keyed.replay()) is not None:
+        return replayed
     on_date = on_date or timezone.localdate()
     payment_amount_check(amount)
     payment_kind_check(kind=kind, category=category, institution=institution, patient=patient, on_date=on_date)
     one_owner = _one_owner_per_payment(patient=patient, institution=institution, on_date=on_date)
     try:
-        with transaction.atomic():
-            split = _charge(
+        split = keyed.make(
+            lambda: _charge(
                 client=client,
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
@@ -311,17 +319,16 @@ def payment_make(
                 one_owner=one_owner,
                 qr_reference=qr_reference,
             )
+        )
     except IntegrityError:
-        # The same key at the same moment: the unique constraint let the other one through; answer it.
-        existing = Payment.objects.filter(client=client, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return _replay(existing, request_hash)
+        # Not this key: the QR code was spent by a payment that committed at the same moment (R42).
         if qr_reference and Payment.objects.filter(qr_reference=qr_reference).exists():
             raise _qr_spent() from None
         raise
-    from family import tasks
+    if not split.replayed:
+        from family import tasks
 
-    enqueue_on_commit(tasks.payment_notify_owners, split.payment.pk)
+        enqueue_on_commit(tasks.payment_notify_owners, split.payment.pk)
     return split
 
 
@@ -520,34 +527,38 @@ def payment_refund(
     """
     if not idempotency_key:
         raise _refused(_("An Idempotency-Key header is required."), code="idempotency_key_missing")
-    existing = PaymentRefund.objects.filter(client=client, idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return _refund_replay(existing, request_hash)
+    keyed = KeyedRequest(
+        find=lambda: PaymentRefund.objects.filter(client=client, idempotency_key=idempotency_key).first(),
+        request_hash=request_hash,
+        answer=_refund_again,
+        refused=_refund_key_reused,
+    )
+    if (replayed := keyed.replay()) is not None:
+        return replayed
     if amount is not None:
         payment_amount_check(amount)
-    try:
-        with transaction.atomic():
-            refund = _refund(
+    return keyed.make(
+        lambda: RefundResult(
+            refund=_refund(
                 client=client,
                 payment_id=payment_id,
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
                 amount=amount,
                 reason=reason,
-            )
-    except IntegrityError:
-        existing = PaymentRefund.objects.filter(client=client, idempotency_key=idempotency_key).first()
-        if existing is None:
-            raise
-        return _refund_replay(existing, request_hash)
-    return RefundResult(refund=refund, receipt=payment_receipt(payment_id=payment_id))
-
-
-def _refund_replay(refund: PaymentRefund, request_hash: str) -> RefundResult:
-    if refund.request_hash != request_hash:
-        raise _refused(
-            _("This Idempotency-Key was used for a different refund."), code="idempotency_key_reused", status=409
+            ),
+            receipt=payment_receipt(payment_id=payment_id),
         )
+    )
+
+
+def _refund_key_reused() -> PaymentRefused:
+    return _refused(
+        _("This Idempotency-Key was used for a different refund."), code="idempotency_key_reused", status=409
+    )
+
+
+def _refund_again(refund: PaymentRefund) -> RefundResult:
     return RefundResult(refund=refund, receipt=payment_receipt(payment_id=refund.payment_id), replayed=True)
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 import secrets
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
 from django.urls import reverse
@@ -25,7 +25,7 @@ from accounts.services import Posting, accounts_lock, audit_record, ledger_post_
 from family.models import AccountTransfer, Binding, BindingState, PolicyVersion, SharingMode
 from family.rules import amount_problem
 from family.selectors import policy_in_force
-from family.services.keys import idempotency_key_reused
+from family.services.keys import KeyedRequest
 
 __all__ = [
     "TransferRefused",
@@ -113,10 +113,16 @@ def account_transfer_get_for_user(user: User, reference: str) -> AccountTransfer
     return transfer
 
 
-def _replay(transfer: AccountTransfer, request_hash: str) -> AccountTransfer:
+def _keyed(*, client: User, idempotency_key: str, request_hash: str) -> KeyedRequest[AccountTransfer, AccountTransfer]:
     """R34: the same key again answers the first transfer, if it is the same request."""
-    if transfer.request_hash != request_hash:
-        raise idempotency_key_reused()
+    return KeyedRequest(
+        find=lambda: account_transfer_for_key(client=client, idempotency_key=idempotency_key),
+        request_hash=request_hash,
+        answer=_replayed,
+    )
+
+
+def _replayed(transfer: AccountTransfer) -> AccountTransfer:
     transfer.replayed = True
     return transfer
 
@@ -188,9 +194,9 @@ def account_transfer_make(
     Returns the transfer; ``replayed`` is True when the key had been used for this same request before
     (nothing is charged again). The same key with another request is refused (409).
     """
-    existing = account_transfer_for_key(client=client, idempotency_key=idempotency_key)
-    if existing is not None:
-        return _replay(existing, request_hash)
+    keyed = _keyed(client=client, idempotency_key=idempotency_key, request_hash=request_hash)
+    if (replayed := keyed.replay()) is not None:
+        return replayed
     if refusal := amount_refusal(amount):
         raise refusal
     now = now or timezone.now()
@@ -203,25 +209,19 @@ def account_transfer_make(
     if owner_account is None:
         raise TransferRefused(title=_("You have no personal account to transfer from."), status=409, code="no_account")
     relative_account = binding.relative.account
-    try:
-        # A savepoint: a concurrent request with the same key loses the race on the unique constraint,
-        # and this transaction must still be usable to read the winner.
-        with transaction.atomic():
-            return _transfer_locked(
-                client=client,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-                binding=binding,
-                owner_account=owner_account,
-                relative_account=relative_account,
-                amount=amount,
-                now=now,
-            )
-    except IntegrityError:
-        existing = account_transfer_for_key(client=client, idempotency_key=idempotency_key)
-        if existing is None:
-            raise
-        return _replay(existing, request_hash)
+    # A concurrent request with the same key loses on the unique constraint and answers the winner.
+    return keyed.make(
+        lambda: _transfer_locked(
+            client=client,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            binding=binding,
+            owner_account=owner_account,
+            relative_account=relative_account,
+            amount=amount,
+            now=now,
+        )
+    )
 
 
 def _transfer_locked(
@@ -237,9 +237,9 @@ def _transfer_locked(
 ) -> AccountTransfer:
     accounts, _wallets = accounts_lock(account_ids=[owner_account.pk, relative_account.pk])
     # A request with the same key that held the lock before us has committed by now: answer it.
-    existing = account_transfer_for_key(client=client, idempotency_key=idempotency_key)
-    if existing is not None:
-        return _replay(existing, request_hash)
+    keyed = _keyed(client=client, idempotency_key=idempotency_key, request_hash=request_hash)
+    if (replayed := keyed.replay()) is not None:
+        return replayed
     owner, relative = binding.owner, binding.relative
     available = accounts[owner_account.pk].historical_balance
     if available < amount:

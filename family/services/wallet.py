@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
 from django.urls import reverse
@@ -37,7 +37,7 @@ from accounts.services import (
 )
 from family.models import Binding, BindingState, WalletTransfer, WalletTransferState
 from family.rules import take_from_account
-from family.services.keys import idempotency_key_reused
+from family.services.keys import KeyedRequest
 from family.services.transfers import amount_refusal, binding_in_force
 
 __all__ = [
@@ -224,10 +224,16 @@ def wallet_transfer_for_key(*, client: User, idempotency_key: str) -> WalletTran
 # --- Send (the owner) --------------------------------------------------------------------------------
 
 
-def _replay(transfer: WalletTransfer, request_hash: str) -> WalletTransfer:
+def _keyed(*, client: User, idempotency_key: str, request_hash: str) -> KeyedRequest[WalletTransfer, WalletTransfer]:
     """R34: the same key again answers the first transfer, if it is the same request."""
-    if transfer.request_hash != request_hash:
-        raise idempotency_key_reused()
+    return KeyedRequest(
+        find=lambda: wallet_transfer_for_key(client=client, idempotency_key=idempotency_key),
+        request_hash=request_hash,
+        answer=_replayed,
+    )
+
+
+def _replayed(transfer: WalletTransfer) -> WalletTransfer:
     transfer.replayed = True
     return transfer
 
@@ -258,9 +264,9 @@ def wallet_transfer_send(
     the relative accepts. ``replayed`` on the answer is True when the key had been used for this same
     request (nothing is charged again); the same key with another request is refused (409).
     """
-    existing = wallet_transfer_for_key(client=client, idempotency_key=idempotency_key)
-    if existing is not None:
-        return _replay(existing, request_hash)
+    keyed = _keyed(client=client, idempotency_key=idempotency_key, request_hash=request_hash)
+    if (replayed := keyed.replay()) is not None:
+        return replayed
     if refusal := amount_refusal(amount):
         raise refusal
     now = now or timezone.now()
@@ -325,26 +331,20 @@ def wallet_transfer_send(
     owner_account = PersonalAccount.objects.filter(person=owner).first()
     if owner_account is None:
         raise WalletRefused(title=_("You have no personal account to send from."), status=409, code="no_account")
-    try:
-        # A savepoint: a concurrent request with the same key loses on the unique constraint, and this
-        # transaction must stay usable to read the winner.
-        with transaction.atomic():
-            return _send_locked(
-                client=client,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-                binding=binding,
-                wallet=wallet,
-                owner_account=owner_account,
-                amount=amount,
-                now=now,
-                limits=limits,
-            )
-    except IntegrityError:
-        existing = wallet_transfer_for_key(client=client, idempotency_key=idempotency_key)
-        if existing is None:
-            raise
-        return _replay(existing, request_hash)
+    # A concurrent request with the same key loses on the unique constraint and answers the winner.
+    return keyed.make(
+        lambda: _send_locked(
+            client=client,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            binding=binding,
+            wallet=wallet,
+            owner_account=owner_account,
+            amount=amount,
+            now=now,
+            limits=limits,
+        )
+    )
 
 
 def _send_locked(
@@ -361,9 +361,9 @@ def _send_locked(
 ) -> WalletTransfer:
     # The owner's account lock also serialises the owner's sends, so the day's count below is exact.
     accounts, _wallets = accounts_lock(account_ids=[owner_account.pk])
-    existing = wallet_transfer_for_key(client=client, idempotency_key=idempotency_key)
-    if existing is not None:
-        return _replay(existing, request_hash)
+    keyed = _keyed(client=client, idempotency_key=idempotency_key, request_hash=request_hash)
+    if (replayed := keyed.replay()) is not None:
+        return replayed
     owner, relative = binding.owner, binding.relative
     sent = _sent_today(owner_id=owner.pk, now=now)
     if sent >= limits.per_day:
