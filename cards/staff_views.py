@@ -33,10 +33,10 @@ from cards.selectors import (
     person_is_child,
 )
 from cards.services import family_card_document_approve, family_card_document_reject
-from family import documents as family_documents
+from family.page_images import document_page_response
+from family.precheck import readability_lines
 from family.selectors_review import review_reasons
-from family.staff_views import PAGE_IMAGE_MAX_SIDE, DocumentView, marked_text
-from family.staff_views import _readability_lines as readability_lines  # the same words for the same report
+from family.staff_views import DocumentView, marked_text
 
 REVIEW_ROLES = (User.Role.REVIEWER, User.Role.ADMIN)
 QUEUE_PAGE_SIZE = 50
@@ -198,13 +198,6 @@ def family_card_page_image(request: HttpRequest, document_id: int, page: int) ->
             "relative": document.link.relative_id,
         },
     )
-    try:
-        image = family_documents.document_page_image(document=document, page=page - 1, max_side=PAGE_IMAGE_MAX_SIDE)
-    except (family_documents.DocumentRefused, OSError, ValueError):
-        return HttpResponse(_("This page cannot be shown."), status=422, content_type="text/plain; charset=utf-8")
-    response = HttpResponse(image, content_type="image/png")
-    # A private file (R51): never kept by a shared cache or the browser's disk cache.
-    response["Cache-Control"] = "private, no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Disposition"] = f'inline; filename="family-card-document-{document.pk}-page-{page}.png"'
-    return response
+    return document_page_response(
+        document=document, page=page, filename=f"family-card-document-{document.pk}-page-{page}.png"
+    )

@@ -44,6 +44,7 @@ __all__ = [
     "ocr_prepare",
     "ocr_text",
     "readability",
+    "readability_lines",
     "readability_message",
     "relation_check",
     "relations_of_names",
@@ -184,6 +185,27 @@ def readability_message(reasons: Iterable[str]) -> str:
         "too_bright": _("the picture is washed out: avoid the flash and direct light on the page"),
     }
     return "; ".join(advice[reason] for reason in dict.fromkeys(reasons) if reason in advice)
+
+
+def readability_lines(readability: object) -> list[tuple[str, str]]:
+    """The readability part of a stored pre-check report in words, for the reviewers' screens: the verdict,
+    why not, and each page's measures."""
+    if not isinstance(readability, dict):
+        return []
+    lines = []
+    verdict = readability.get("verdict")
+    if verdict:
+        lines.append((_("Readable"), _("yes") if verdict == "ok" else _("no")))
+    reasons = [str(reason) for reason in readability.get("reasons") or ()]
+    if reasons:
+        lines.append((_("Why not"), readability_message(reasons) or ", ".join(reasons)))
+    for number, page in enumerate(readability.get("pages") or (), start=1):
+        if isinstance(page, dict):
+            measures = _("%(width)s×%(height)s px, sharpness %(blur)s, brightness %(brightness)s") % {
+                key: page.get(key, "?") for key in ("width", "height", "blur", "brightness")
+            }
+            lines.append((_("Page %(number)d") % {"number": number}, measures))
+    return lines
 
 
 # --- recognised text (the Tesseract adapter) ------------------------------------------------------

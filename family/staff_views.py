@@ -30,7 +30,8 @@ from accounts.identity import age_on
 from accounts.models import User
 from family import documents as family_documents
 from family.models import Binding, BindingDocument, BindingMethod, BindingState, DocumentKind, Relation
-from family.precheck import readability_message
+from family.page_images import document_page_response
+from family.precheck import readability_lines
 from family.selectors_review import (
     QUEUE_FLAGS,
     QUEUE_METHODS,
@@ -62,7 +63,6 @@ REVIEW_ROLES = (User.Role.REVIEWER, User.Role.ADMIN)
 # The filters a reviewer took the last application with: the next one after a decision matches them too.
 FILTERS_SESSION_KEY = "review_filters"
 QUEUE_PAGE_SIZE = 50
-PAGE_IMAGE_MAX_SIDE = 2000
 FLAG_LABELS = {
     "doubt": gettext_lazy("Plausibility doubt (R16)"),
     "mismatch": gettext_lazy("Pre-check mismatch"),
@@ -260,28 +260,8 @@ def _document_view(document: BindingDocument) -> DocumentView:
         ],
         text_html=marked_text(str(report.get("text") or ""), report.get("highlights")),
         checks=checks,
-        readability=_readability_lines(report.get("readability")),
+        readability=readability_lines(report.get("readability")),
     )
-
-
-def _readability_lines(readability) -> list[tuple[str, str]]:
-    """The readability part of a pre-check report in words: verdict, why not, and each page's measures."""
-    if not isinstance(readability, dict):
-        return []
-    lines = []
-    verdict = readability.get("verdict")
-    if verdict:
-        lines.append((_("Readable"), _("yes") if verdict == "ok" else _("no")))
-    reasons = [str(reason) for reason in readability.get("reasons") or ()]
-    if reasons:
-        lines.append((_("Why not"), readability_message(reasons) or ", ".join(reasons)))
-    for number, page in enumerate(readability.get("pages") or (), start=1):
-        if isinstance(page, dict):
-            measures = _("%(width)s×%(height)s px, sharpness %(blur)s, brightness %(brightness)s") % {
-                key: page.get(key, "?") for key in ("width", "height", "blur", "brightness")
-            }
-            lines.append((_("Page %(number)d") % {"number": number}, measures))
-    return lines
 
 
 # --- Pages ---------------------------------------------------------------------------------------
@@ -534,13 +514,4 @@ def review_page_image(request: HttpRequest, document_id: int, page: int) -> Http
     document = family_documents.document_open_for(user=request.user, document_id=document_id, request=request)
     if not 1 <= page <= max(1, document.pages):
         raise Http404
-    try:
-        image = family_documents.document_page_image(document=document, page=page - 1, max_side=PAGE_IMAGE_MAX_SIDE)
-    except (family_documents.DocumentRefused, OSError, ValueError):
-        return HttpResponse(_("This page cannot be shown."), status=422, content_type="text/plain; charset=utf-8")
-    response = HttpResponse(image, content_type="image/png")
-    # A private file (R51): never kept by a shared cache or the browser's disk cache.
-    response["Cache-Control"] = "private, no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Disposition"] = f'inline; filename="document-{document.pk}-page-{page}.png"'
-    return response
+    return document_page_response(document=document, page=page, filename=f"document-{document.pk}-page-{page}.png")
