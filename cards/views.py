@@ -755,6 +755,22 @@ def family_card_document_upload(request: HttpRequest, link_id: int) -> HttpRespo
     return render(request, "cards/family_detail.html", _family_card_detail_context(link, upload_form=form), status=400)
 
 
+def _face_step_confirm(
+    request: HttpRequest, attempt: FaceAttempt, link: FamilyCardLink, *, active: str, waiting: str
+) -> bool:
+    """R43: a passed face or photo attempt confirms the link; the message says whether it is active now or
+    waits for the document review. False when nothing passed, or the service refused (shown on the page)."""
+    if not attempt.passed:
+        return False
+    try:
+        link = family_card_confirm(link_id=link.pk, verification=attempt.verification)
+    except DomainError as error:
+        attempt.refused(error.title)
+        return False
+    messages.success(request, active if link.state == FamilyCardLinkState.ACTIVE else waiting)
+    return True
+
+
 @require_http_methods(["GET", "POST"])
 @person_required
 def family_card_consent(request: HttpRequest, link_id: int) -> HttpResponse:
@@ -776,20 +792,15 @@ def family_card_consent(request: HttpRequest, link_id: int) -> HttpResponse:
         enabled=waiting,
         not_before=link.created_at,
     )
-    if attempt.passed:
-        try:
-            link = family_card_confirm(link_id=link.pk, verification=attempt.verification)
-        except DomainError as error:
-            attempt.refused(error.title)
-        else:
-            if link.state == FamilyCardLinkState.ACTIVE:
-                messages.success(request, _("Confirmed. Your relative can now show your code for you."))
-            else:
-                messages.success(
-                    request,
-                    _("Thank you, your face verification is done. It starts once a reviewer approves the document."),
-                )
-            return redirect("family_card_consent", link_id=link.pk)
+    confirmed = _face_step_confirm(
+        request,
+        attempt,
+        link,
+        active=_("Confirmed. Your relative can now show your code for you."),
+        waiting=_("Thank you, your face verification is done. It starts once a reviewer approves the document."),
+    )
+    if confirmed:
+        return redirect("family_card_consent", link_id=link.pk)
     return render(request, "cards/family_consent.html", {"link": link, "waiting": waiting, **attempt.context()})
 
 
@@ -811,20 +822,15 @@ def family_card_photo(request: HttpRequest, link_id: int) -> HttpResponse:
         # R43: the manager's photo of the child is checked here, by the local provider, whatever FACE_PROVIDER.
         local_only=True,
     )
-    if attempt.passed:
-        try:
-            link = family_card_confirm(link_id=link.pk, verification=attempt.verification)
-        except DomainError as error:
-            attempt.refused(error.title)
-        else:
-            if link.state == FamilyCardLinkState.ACTIVE:
-                messages.success(request, _("Confirmed. You can now claim the child's card and show their code."))
-            else:
-                messages.success(
-                    request,
-                    _("The photo is accepted. You can manage the card once a reviewer approves the document."),
-                )
-            return redirect("family_card_detail", link_id=link.pk)
+    confirmed = _face_step_confirm(
+        request,
+        attempt,
+        link,
+        active=_("Confirmed. You can now claim the child's card and show their code."),
+        waiting=_("The photo is accepted. You can manage the card once a reviewer approves the document."),
+    )
+    if confirmed:
+        return redirect("family_card_detail", link_id=link.pk)
     face_age = face_age_for(region_code=link.manager.region_id, on_date=timezone.localdate())
     return render(request, "cards/family_photo.html", {"link": link, "face_age": face_age, **attempt.context()})
 
