@@ -410,6 +410,13 @@ class Payment(models.Model):
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # A person's payments, newest first (what was paid for me, R35; the card holder's records).
+            models.Index(fields=["patient", "-created_at"], name="payment_patient_time"),
+            # R31: the beat asks the insurance office about the few contributions still pending; the
+            # partial index stays small however many payments there are.
+            models.Index(fields=["created_at"], condition=Q(office_state="pending"), name="payment_office_pending"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["client", "idempotency_key"], name="payment_key_once_per_client"),
             models.UniqueConstraint(
