@@ -404,6 +404,8 @@ class Payment(models.Model):
     )
     office_reference = models.CharField(_("insurance office reference"), max_length=40, blank=True)
     office_confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    # Why owners did not pay (R33, R36, R37), as the receipt first said it: a replay (R34) says it again.
+    notes = models.JSONField(_("notes"), default=list, blank=True)
     created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
 
     class Meta:

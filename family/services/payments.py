@@ -391,6 +391,7 @@ def _charge(
         category=category,
         amount=amount,
         cash_amount=split.cash,
+        notes=split.notes,
         office_state=OfficeState.PENDING
         if kind in (PaymentKind.RESIDENT_CONTRIBUTION, PaymentKind.LTC_CONTRIBUTION)
         else OfficeState.NONE,
@@ -474,7 +475,8 @@ def _notify_owner(*, payment: Payment, line: SplitLine, where: str):
 
 
 def payment_receipt(*, payment_id: int) -> Split:
-    """The receipt of a payment: each part and from whose account, the cash part, refunds (two queries)."""
+    """The receipt of a payment: each part and from whose account, the cash part, refunds, and the notes on
+    why owners did not pay, in the words (and language) of the first answer (two queries)."""
     payment = Payment.objects.select_related("patient", "institution").get(pk=payment_id)
     parts = list(payment.parts.select_related("payer", "binding").order_by("position"))
     lines = [
@@ -496,6 +498,7 @@ def payment_receipt(*, payment_id: int) -> Split:
         kind=payment.kind,
         lines=lines,
         cash=payment.cash_amount,
+        notes=list(payment.notes),
         payment=payment,
     )
 

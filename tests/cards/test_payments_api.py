@@ -280,13 +280,18 @@ def test_r32_a_card_that_is_not_the_patients_is_refused(as_clinic, citizen_a, sp
 
 def test_r33_an_unbound_relative_pays_from_own_account_and_cash_only(as_clinic, citizen_a, spouse):
     quote = as_clinic.post(QUOTE, medical(spouse, "100.00"), format="json").json()
-    # The quote says why no family member pays (the receipt is read back from the stored rows, without notes).
+    # The quote says why no family member pays; so do the receipt and its replay under the same key (R34).
     assert [note["rule"] for note in quote["notes"]] == ["R33"]
 
     response = pay(as_clinic, medical(spouse, "100.00"))
 
     assert response.status_code == 201, response.content
     body = response.json()
+    assert body["notes"] == quote["notes"]
+    replay = pay(as_clinic, medical(spouse, "100.00"))
+    assert replay.status_code == 200, replay.content
+    assert replay.json()["notes"] == quote["notes"]
+    assert as_clinic.get(f"/api/v1/payments/{body['id']}/").json()["notes"] == quote["notes"]
     assert [(line["source"], line["amount"]) for line in body["lines"]] == [("own", "50.00")]
     assert body["cash"] == "50.00"
     assert balances(spouse) == (0, 0)
