@@ -404,6 +404,8 @@ class Payment(models.Model):
     )
     office_reference = models.CharField(_("insurance office reference"), max_length=40, blank=True)
     office_confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    # R31: the year a contribution is for; what the insurance office needs besides the payment itself.
+    contribution_year = models.PositiveSmallIntegerField(_("for the year"), null=True, blank=True)
     # Why owners did not pay (R33, R36, R37), as the receipt first said it: a replay (R34) says it again.
     notes = models.JSONField(_("notes"), default=list, blank=True)
     created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
@@ -425,6 +427,10 @@ class Payment(models.Model):
                 fields=["qr_reference"], condition=~Q(qr_reference=""), name="payment_qr_code_pays_once"
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(contribution_year__isnull=True) | Q(kind__in=["resident_contribution", "ltc_contribution"]),
+                name="payment_year_only_for_contributions",
+            ),
             models.CheckConstraint(condition=Q(cash_amount__gte=0), name="payment_cash_not_negative"),
             models.CheckConstraint(
                 condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("amount")),

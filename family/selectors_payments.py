@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from accounts.errors import DomainError
 from accounts.masking import mask_id_number, mask_name
-from accounts.models import AuditEvent, InsuredPerson, PersonalAccount, User, Wallet
+from accounts.models import InsuredPerson, PersonalAccount, User, Wallet
 from family.models import (
     Binding,
     BindingState,
@@ -403,7 +403,7 @@ class ContributionProgress:
 
 
 def contribution_for_person(*, person_id: int, payment_id: int) -> ContributionProgress:
-    """A contribution paid from ``person_id``'s account or for them; anyone else gets the 404 of none (3 queries)."""
+    """A contribution paid from ``person_id``'s account or for them; anyone else gets the 404 of none (2 queries)."""
     contribution_kinds = (PaymentKind.RESIDENT_CONTRIBUTION, PaymentKind.LTC_CONTRIBUTION)
     payment = (
         Payment.objects.select_related("patient")
@@ -419,15 +419,9 @@ def contribution_for_person(*, person_id: int, payment_id: int) -> ContributionP
         .select_related("payer")
         .order_by("position")
     )
-    paid = (
-        AuditEvent.objects.filter(action="contribution.paid", target_type="family.payment", target_id=str(payment.pk))
-        .values_list("detail", flat=True)
-        .first()
-    )
-    year = (paid or {}).get("year")
     return ContributionProgress(
         payment=payment,
-        year=int(year) if year else None,
+        year=payment.contribution_year,
         owner_name=", ".join(mask_name(part.payer.name) for part in payers),
         relative_name=mask_name(payment.patient.name),
         viewer_is_owner=any(part.payer_id == person_id for part in payers),

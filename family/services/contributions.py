@@ -74,9 +74,9 @@ def contribution_pay(
         amount=amount,
         only_owner=owner,
         on_date=on_date,
+        contribution_year=year,
     )
     if not receipt.replayed:
-        # The year is what the office needs besides the payment; Payment has no column for it yet.
         audit_record(
             actor=client,
             action="contribution.paid",

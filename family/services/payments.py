@@ -280,6 +280,7 @@ def payment_make(
     only_owner: InsuredPerson | None = None,
     on_date: dt.date | None = None,
     qr_reference: str = "",
+    contribution_year: int | None = None,
 ) -> Split:
     """R31–R34: charge a payment once per (client, key): own account, wallet, owners in order, cash for the
     rest; all or nothing, never an overdraft, every movement a ledger (or wallet) entry. Owners are told.
@@ -287,6 +288,7 @@ def payment_make(
     ``only_owner``: a contribution paid from the owner's page, from that owner's account only; refused
     rather than split with cash when the account cannot cover it. ``qr_reference``: the QR code that
     identified the patient (R42); a second payment with the same code is refused (a unique constraint).
+    ``contribution_year``: the year a contribution (R31) is for.
     """
     if not idempotency_key:
         raise _refused(_("An Idempotency-Key header is required."), code="idempotency_key_missing")
@@ -318,6 +320,7 @@ def payment_make(
                 on_date=on_date,
                 one_owner=one_owner,
                 qr_reference=qr_reference,
+                contribution_year=contribution_year,
             )
         )
     except IntegrityError:
@@ -356,6 +359,7 @@ def _charge(
     on_date: dt.date,
     one_owner: bool,
     qr_reference: str,
+    contribution_year: int | None,
 ) -> Split:
     if qr_reference and Payment.objects.filter(qr_reference=qr_reference).exists():
         raise _qr_spent()
@@ -392,6 +396,7 @@ def _charge(
         amount=amount,
         cash_amount=split.cash,
         notes=split.notes,
+        contribution_year=contribution_year,
         office_state=OfficeState.PENDING
         if kind in (PaymentKind.RESIDENT_CONTRIBUTION, PaymentKind.LTC_CONTRIBUTION)
         else OfficeState.NONE,

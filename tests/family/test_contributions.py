@@ -70,7 +70,8 @@ def test_r31_owner_pays_a_bound_residents_contribution_from_their_own_account(
     assert [(line.source, line.payer) for line in receipt.lines] == [(PaymentSource.BINDING, owner)]
     assert balance(owner) == Decimal("1120.50")
     assert LedgerEntry.objects.filter(account__person=owner, kind="payment").count() == 1
-    # The year goes to the audit row (Payment has no column for it), with who paid for whom.
+    # The year is the payment's (the office needs it) and the audit row's, with who paid for whom.
+    assert payment.contribution_year == 2026
     event = AuditEvent.objects.get(action="contribution.paid")
     assert event.detail == {"year": 2026, "kind": RESIDENT, "owner": owner.pk, "relative": child.pk}
     assert event.actor == citizen_a
@@ -203,3 +204,14 @@ def test_r34_the_same_key_pays_once_and_another_body_is_refused(citizen_a, owner
         pay(citizen_a, owner, child, year=2027)
     assert refused.value.code == "idempotency_key_reused" and refused.value.status == 409
     assert balance(owner) == Decimal("1120.50")
+
+
+@pytest.mark.django_db
+def test_r31_only_a_contribution_has_a_year(owner, child, citizen_a):
+    """The database refuses a year on a payment that is not a contribution (a constraint, not a convention)."""
+    from django.db import IntegrityError, transaction
+
+    receipt = pay(citizen_a, owner, child, year=2027)
+    assert receipt.payment.contribution_year == 2027
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Payment.objects.filter(pk=receipt.payment.pk).update(kind="medical")
