@@ -65,6 +65,24 @@ def policies_in_force(region_codes: set[str], on_date: dt.date) -> dict[str, Pol
     return {code: select_policy(versions, code, on_date) for code in region_codes}
 
 
+class PoliciesInForce:
+    """C2/R12: the policies in force on one date, each region's read once for the length of one decision.
+
+    A payment needs its settling region's policy and each owner's; they are usually the same city, so
+    the second read costs no query.
+    """
+
+    def __init__(self, on_date: dt.date) -> None:
+        self.on_date = on_date
+        self._read: dict[str, PolicyVersion | None] = {}
+
+    def of(self, region_codes: set[str]) -> dict[str, PolicyVersion | None]:
+        missing = set(region_codes) - self._read.keys()
+        if missing:
+            self._read.update(policies_in_force(missing, self.on_date))
+        return {code: self._read[code] for code in region_codes}
+
+
 def _account_of(person: InsuredPerson) -> PersonalAccount | None:
     try:
         return person.account
@@ -80,7 +98,11 @@ def _wallet_of(person: InsuredPerson) -> Wallet | None:
 
 
 def payment_candidates(
-    *, patient: InsuredPerson, on_date: dt.date, only_owner: InsuredPerson | None = None
+    *,
+    patient: InsuredPerson,
+    on_date: dt.date,
+    only_owner: InsuredPerson | None = None,
+    policies: PoliciesInForce | None = None,
 ) -> list[Candidate]:
     """R33: the patient's own personal account (an employee's), their own wallet (R37), then the owners of
     their active bindings in force on ``on_date`` in the configured order (SHARING_PAYER_ORDER, default the
@@ -88,7 +110,9 @@ def payment_candidates(
     that shares by transfer (R36), another province (R37: through the wallet), no personal account.
 
     ``only_owner`` (a contribution paid from the owner's page) keeps only that owner's binding.
-    Two queries (three with owners' policies) when the patient was loaded with its account and wallet.
+    ``policies``: the decision's policy reader, when the caller read some already.
+    Two queries (three with owners' policies not read yet) when the patient was loaded with its account and
+    wallet.
     """
     candidates: list[Candidate] = []
     if only_owner is None:
@@ -104,12 +128,13 @@ def payment_candidates(
     bindings = list(bindings.select_related("owner__account", "owner__region").order_by())
     newest_first = getattr(settings, "SHARING_PAYER_ORDER", "oldest_binding_first") == "newest_binding_first"
     bindings.sort(key=lambda b: (b.activated_at or b.created_at, b.pk), reverse=newest_first)
-    policies = policies_in_force({b.owner.region_id for b in bindings}, on_date) if bindings else {}
+    policies = policies or PoliciesInForce(on_date)
+    owner_policies = policies.of({b.owner.region_id for b in bindings}) if bindings else {}
     patient_province = patient.region.province
     for binding in bindings:
         owner = binding.owner
         candidate = Candidate(source=PaymentSource.BINDING, payer=owner, account=_account_of(owner), binding=binding)
-        policy = policies.get(owner.region_id)
+        policy = owner_policies.get(owner.region_id)
         if owner.region.province != patient_province:
             candidate.excluded = {
                 "rule": "R37",

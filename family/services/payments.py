@@ -42,7 +42,13 @@ from family.models import (
     PharmacyCategory,
 )
 from family.rules import Funds, Refundable
-from family.selectors_payments import Candidate, payment_candidates, payment_visible_to, policies_in_force
+from family.selectors_payments import (
+    Candidate,
+    PoliciesInForce,
+    payment_candidates,
+    payment_visible_to,
+    policies_in_force,
+)
 from family.services.keys import KeyedRequest
 
 
@@ -163,10 +169,12 @@ class Split:
     replayed: bool = False
 
 
-def _one_owner_per_payment(*, patient: InsuredPerson, institution: Institution | None, on_date: dt.date) -> bool:
+def _one_owner_per_payment(
+    *, patient: InsuredPerson, institution: Institution | None, policies: PoliciesInForce
+) -> bool:
     # R33: the settling region's choice: the institution's region, or the patient's for a page payment.
     region_code = institution.region_id if institution is not None else patient.region_id
-    policy = policies_in_force({region_code}, on_date)[region_code]
+    policy = policies.of({region_code})[region_code]
     return bool(policy and policy.one_owner_per_payment)
 
 
@@ -241,8 +249,9 @@ def payment_quote(
     on_date = on_date or timezone.localdate()
     payment_amount_check(amount)
     payment_kind_check(kind=kind, category=category, institution=institution, patient=patient, on_date=on_date)
-    candidates = payment_candidates(patient=patient, on_date=on_date)
-    one_owner = _one_owner_per_payment(patient=patient, institution=institution, on_date=on_date)
+    policies = PoliciesInForce(on_date)
+    one_owner = _one_owner_per_payment(patient=patient, institution=institution, policies=policies)
+    candidates = payment_candidates(patient=patient, on_date=on_date, policies=policies)
     return _decide(candidates=candidates, amount=amount, one_owner=one_owner, patient=patient, kind=kind)
 
 
@@ -303,7 +312,8 @@ def payment_make(
     on_date = on_date or timezone.localdate()
     payment_amount_check(amount)
     payment_kind_check(kind=kind, category=category, institution=institution, patient=patient, on_date=on_date)
-    one_owner = _one_owner_per_payment(patient=patient, institution=institution, on_date=on_date)
+    policies = PoliciesInForce(on_date)
+    one_owner = _one_owner_per_payment(patient=patient, institution=institution, policies=policies)
     try:
         split = keyed.make(
             lambda: _charge(
@@ -319,6 +329,7 @@ def payment_make(
                 only_owner=only_owner,
                 on_date=on_date,
                 one_owner=one_owner,
+                policies=policies,
                 qr_reference=qr_reference,
                 contribution_year=contribution_year,
             )
@@ -358,12 +369,13 @@ def _charge(
     only_owner: InsuredPerson | None,
     on_date: dt.date,
     one_owner: bool,
+    policies: PoliciesInForce,
     qr_reference: str,
     contribution_year: int | None,
 ) -> Split:
     if qr_reference and Payment.objects.filter(qr_reference=qr_reference).exists():
         raise _qr_spent()
-    candidates = payment_candidates(patient=patient, on_date=on_date, only_owner=only_owner)
+    candidates = payment_candidates(patient=patient, on_date=on_date, only_owner=only_owner, policies=policies)
     accounts, wallets = accounts_lock(
         account_ids=[c.account.pk for c in candidates if c.account is not None and not c.excluded],
         wallet_ids=[c.wallet.pk for c in candidates if c.wallet is not None],
