@@ -287,6 +287,12 @@ class FamilyCardDocument(models.Model):
         default=FamilyCardPrecheckStatus.PENDING,
     )
     precheck = models.JSONField(_("pre-check report"), default=dict, blank=True)
+    # The reviewer who took it from the queue ("take the next"), so two reviewers do not read the same
+    # document; the hold lapses after REVIEW_CLAIM_IDLE_MINUTES, as on the binding workbench.
+    claimed_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("taken by")
+    )
+    claimed_at = models.DateTimeField(_("taken for review at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("family card document")
@@ -312,6 +318,11 @@ class FamilyCardDocument(models.Model):
                 fields=["link"],
                 condition=Q(status__in=["pending", "approved"]),
                 name="familycarddocument_one_live_per_link",
+            ),
+            models.CheckConstraint(
+                condition=Q(claimed_by__isnull=True, claimed_at__isnull=True)
+                | Q(claimed_by__isnull=False, claimed_at__isnull=False),
+                name="familycarddocument_claimed_by_whom",
             ),
             # A decision says who and when; a rejection also why (the citizen reads it).
             models.CheckConstraint(

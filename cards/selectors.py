@@ -119,7 +119,7 @@ def family_card_documents_waiting():
         FamilyCardDocument.objects.filter(
             status=FamilyCardDocumentStatus.PENDING, link__state=FamilyCardLinkState.PENDING
         )
-        .select_related("link__manager", "link__relative", "link__manager__region")
+        .select_related("link__manager", "link__relative", "link__manager__region", "claimed_by")
         .order_by("created_at", "pk")
     )
 
@@ -128,7 +128,7 @@ def family_card_document_for_review(*, document_id: int) -> FamilyCardDocument |
     """One document with its link and persons, as the review screen shows it (None when there is none)."""
     return (
         FamilyCardDocument.objects.select_related(
-            "link__manager", "link__relative", "link__manager__region", "decided_by", "uploaded_by"
+            "link__manager", "link__relative", "link__manager__region", "decided_by", "uploaded_by", "claimed_by"
         )
         .filter(pk=document_id)
         .first()

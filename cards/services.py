@@ -22,6 +22,7 @@ from django.core import signing
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import formats, timezone, translation
@@ -60,6 +61,8 @@ from family.documents import (
     read_document_content,
 )
 from family.models import Binding, BindingState, Relation, ReviewReason
+from family.selectors_review import claim_cutoff, is_review_admin
+from family.services.review import CLAIM_ATTEMPTS
 
 __all__ = [
     "QR_SALT",
@@ -1096,8 +1099,61 @@ def _require_reviewer(user: User) -> None:
         raise _family_card_refused(_("Only reviewers decide documents."), code="not_a_reviewer", status=403)
 
 
-def _document_for_decision(document_id: int) -> tuple[FamilyCardLink, FamilyCardDocument]:
-    """Lock the link, then the document (the order uploads take them): two reviewers never both decide."""
+def family_card_document_held_by_other(document: FamilyCardDocument, reviewer: User) -> bool:
+    """Another reviewer took this document and their hold has not lapsed (admins are never held back)."""
+    return (
+        document.claimed_by_id is not None
+        and document.claimed_by_id != reviewer.pk
+        and document.claimed_at >= claim_cutoff()
+        and not is_review_admin(reviewer)
+    )
+
+
+def family_card_document_take_next(*, reviewer: User) -> FamilyCardDocument | None:
+    """R24: hold the oldest waiting family card document for ``reviewer`` and return it; None when none is left.
+
+    What the reviewer already holds comes first (a reload does not lose it); a reviewer holds one document
+    at a time, so any other goes back. Two reviewers taking at once get different documents: PostgreSQL
+    passes over rows being taken (``skip_locked``) and the compare-and-set UPDATE decides on any database.
+    """
+    _require_reviewer(reviewer)
+    skipped: set[int] = set()
+    for _attempt in range(CLAIM_ATTEMPTS):
+        now = timezone.now()
+        free = Q(claimed_by__isnull=True) | Q(claimed_at__lt=claim_cutoff(now)) | Q(claimed_by=reviewer)
+        with transaction.atomic():
+            candidate = (
+                FamilyCardDocument.objects.filter(
+                    free, status=FamilyCardDocumentStatus.PENDING, link__state=FamilyCardLinkState.PENDING
+                )
+                .exclude(pk__in=skipped)
+                .order_by(
+                    Case(When(claimed_by=reviewer, then=Value(0)), default=Value(1), output_field=IntegerField()),
+                    "created_at",
+                    "pk",
+                )
+                .select_for_update(skip_locked=True, of=("self",))
+                .first()
+            )
+            if candidate is None:
+                return None
+            taken = FamilyCardDocument.objects.filter(Q(pk=candidate.pk) & free).update(
+                claimed_by=reviewer, claimed_at=now
+            )
+            if not taken:
+                skipped.add(candidate.pk)  # another reviewer was quicker
+                continue
+            FamilyCardDocument.objects.filter(claimed_by=reviewer).exclude(pk=candidate.pk).update(
+                claimed_by=None, claimed_at=None
+            )
+            audit_record(actor=reviewer, action="family_card.document_taken", target=candidate)
+            return candidate
+    return None
+
+
+def _document_for_decision(document_id: int, reviewer: User) -> tuple[FamilyCardLink, FamilyCardDocument]:
+    """Lock the link, then the document (the order uploads take them): two reviewers never both decide.
+    A document another reviewer holds is theirs to decide until the hold lapses."""
     link_id = FamilyCardDocument.objects.filter(pk=document_id).values_list("link_id", flat=True).first()
     if link_id is None:
         raise _family_card_refused(_("There is no such document."), code="not_found", status=404)
@@ -1105,6 +1161,10 @@ def _document_for_decision(document_id: int) -> tuple[FamilyCardLink, FamilyCard
     document = FamilyCardDocument.objects.select_for_update().get(pk=document_id)
     if document.status != FamilyCardDocumentStatus.PENDING:
         raise _family_card_refused(_("This document has been decided already."), code="decided_already", status=409)
+    if family_card_document_held_by_other(document, reviewer):
+        raise _family_card_refused(
+            _("Another reviewer has taken this document; it is theirs to decide."), code="held_by_other", status=409
+        )
     if link.state != FamilyCardLinkState.PENDING:
         raise _family_card_refused(
             _("This family card request is no longer waiting (it is %(state)s).") % {"state": link.get_state_display()},
@@ -1128,11 +1188,12 @@ def family_card_document_approve(
     """R24: a reviewer approves a family card document; with the face or photo step done, the link is active."""
     _require_reviewer(reviewer)
     with transaction.atomic():
-        link, document = _document_for_decision(document_id)
+        link, document = _document_for_decision(document_id, reviewer)
         document.status = FamilyCardDocumentStatus.APPROVED
         document.decided_by = reviewer
         document.decided_at = timezone.now()
-        document.save(update_fields=["status", "decided_by", "decided_at"])
+        document.claimed_by, document.claimed_at = None, None
+        document.save(update_fields=["status", "decided_by", "decided_at", "claimed_by", "claimed_at"])
         audit_record(
             actor=reviewer,
             action="family_card.document_approved",
@@ -1195,12 +1256,15 @@ def family_card_document_reject(
     _require_reviewer(reviewer)
     text = _rejection_text(reason_id=reason_id, note=note, language=language)
     with transaction.atomic():
-        link, document = _document_for_decision(document_id)
+        link, document = _document_for_decision(document_id, reviewer)
         document.status = FamilyCardDocumentStatus.REJECTED
         document.rejection_reason = text
         document.decided_by = reviewer
         document.decided_at = timezone.now()
-        document.save(update_fields=["status", "rejection_reason", "decided_by", "decided_at"])
+        document.claimed_by, document.claimed_at = None, None
+        document.save(
+            update_fields=["status", "rejection_reason", "decided_by", "decided_at", "claimed_by", "claimed_at"]
+        )
         audit_record(
             actor=reviewer,
             action="family_card.document_rejected",

@@ -32,10 +32,15 @@ from cards.selectors import (
     family_card_documents_waiting,
     person_is_child,
 )
-from cards.services import family_card_document_approve, family_card_document_reject
+from cards.services import (
+    family_card_document_approve,
+    family_card_document_held_by_other,
+    family_card_document_reject,
+    family_card_document_take_next,
+)
 from family.page_images import document_page_response
 from family.precheck import readability_lines
-from family.selectors_review import review_reasons
+from family.selectors_review import claim_cutoff, review_reasons
 from family.staff_views import DocumentView, marked_text
 
 REVIEW_ROLES = (User.Role.REVIEWER, User.Role.ADMIN)
@@ -80,8 +85,24 @@ def family_card_review_queue(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "staff/family_card_queue.html",
-        {"page": page, "total": page.paginator.count, "oldest": page.object_list[0] if page.object_list else None},
+        {
+            "page": page,
+            "total": page.paginator.count,
+            "oldest": page.object_list[0] if page.object_list else None,
+            "claim_cutoff": claim_cutoff(),
+        },
     )
+
+
+@require_POST
+@role_required(*REVIEW_ROLES)
+def family_card_review_take_next(request: HttpRequest) -> HttpResponse:
+    """取下一份: hold the oldest waiting document for this reviewer and open it; two reviewers never get the same."""
+    document = family_card_document_take_next(reviewer=request.user)
+    if document is None:
+        messages.info(request, _("Nothing left to review."))
+        return redirect("staff_family_card_queue")
+    return redirect("staff_family_card_review", document_id=document.pk)
 
 
 def _render_review(request: HttpRequest, document: FamilyCardDocument, *, form=None, status: int = 200):
@@ -107,8 +128,10 @@ def _render_review(request: HttpRequest, document: FamilyCardDocument, *, form=N
                 "relative": age_on(link.relative.birth_date, today),
             },
             "is_child": person_is_child(person=link.relative, region_code=link.manager.region_id, on_date=today),
+            "held_by_other": family_card_document_held_by_other(document, request.user),
             "can_decide": document.status == FamilyCardDocumentStatus.PENDING
-            and link.state == FamilyCardLinkState.PENDING,
+            and link.state == FamilyCardLinkState.PENDING
+            and not family_card_document_held_by_other(document, request.user),
             "reject_form": form or _reject_form(),
         },
         status=status,

@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AuditEvent, Notification
+from accounts.models import AuditEvent, Notification, User
 from accounts.storage import PrivateStorage
 from cards.errors import FamilyCardRefused
 from cards.models import (
@@ -31,10 +31,12 @@ from cards.services import (
     family_card_document_precheck_run,
     family_card_document_reject,
     family_card_document_replace,
+    family_card_document_take_next,
 )
 from family.models import ReviewReason
 from tests.attack_files import png_scan
 from tests.cards.test_card_pages import client_for, text_of
+from tests.factories import UserFactory
 
 QUEUE = "/staff/family-cards/"
 REGISTER = "relative_register"
@@ -290,3 +292,78 @@ def test_the_admin_lists_family_card_documents_read_only(admin_user, citizen_a, 
     page = admin.get(reverse("admin:cards_familycarddocument_change", args=[document.pk]))
     assert page.status_code == 200
     assert 'type="file"' not in page.content.decode() and document.file.name in page.content.decode()
+
+
+# --- 取下一份: a reviewer takes the next document; two never get the same one ----------------------
+
+
+def take_next(client):
+    return post_from(client, QUEUE, reverse("staff_family_card_take_next"))
+
+
+def test_r24_take_next_holds_the_oldest_for_one_reviewer_and_the_next_for_another(
+    reviewer, citizen_a, parent, child, time_machine
+):
+    time_machine.move_to(timezone.now(), tick=False)
+    older = add(citizen_a, parent).documents.get()
+    time_machine.shift(60)
+    newer = add(citizen_a, child, "child").documents.get()
+    other = UserFactory(username="reviewer2", role=User.Role.REVIEWER, is_staff=True)
+    first, second = client_for(reviewer), client_for(other)
+
+    assert take_next(first)["Location"] == review_url(older)
+    assert take_next(second)["Location"] == review_url(newer)  # the oldest is held: the next one
+    assert take_next(first)["Location"] == review_url(older)  # a reload keeps what I hold
+    older.refresh_from_db()
+    assert (older.claimed_by, older.claimed_at) == (reviewer, timezone.now())
+    assert AuditEvent.objects.filter(action="family_card.document_taken", actor=other).count() == 1
+    queue = first.get(QUEUE).content.decode()
+    assert queue.count('data-testid="taken-by"') == 2 and "reviewer2" in queue
+    # A third reviewer finds nothing left to take.
+    third = client_for(UserFactory(username="reviewer3", role=User.Role.REVIEWER, is_staff=True))
+    response = take_next(third)
+    assert response["Location"] == QUEUE
+    assert "Nothing left to review." in third.get(QUEUE).content.decode()
+
+
+def test_r24_a_held_document_is_decided_only_by_its_holder_or_an_admin(reviewer, admin_user, citizen_a, parent):
+    document = add(citizen_a, parent).documents.get()
+    take_next(client_for(reviewer))
+    other = UserFactory(username="reviewer2", role=User.Role.REVIEWER, is_staff=True)
+
+    page = client_for(other).get(review_url(document)).content.decode()
+    assert 'data-testid="held-by-other"' in page and 'data-testid="approve"' not in page
+    with pytest.raises(FamilyCardRefused) as refused:
+        family_card_document_approve(document_id=document.pk, reviewer=other)
+    assert refused.value.code == "held_by_other" and refused.value.status == 409
+    document.refresh_from_db()
+    assert document.status == FamilyCardDocumentStatus.PENDING and document.claimed_by == reviewer
+
+    family_card_document_approve(document_id=document.pk, reviewer=admin_user)  # admins are never held back
+    document.refresh_from_db()
+    assert document.status == FamilyCardDocumentStatus.APPROVED
+    assert (document.claimed_by, document.claimed_at) == (None, None)  # a decision ends the hold
+
+
+def test_r24_a_lapsed_hold_goes_to_the_next_reviewer_and_a_decision_ends_it(
+    reviewer, citizen_a, parent, time_machine, settings
+):
+    settings.REVIEW_CLAIM_IDLE_MINUTES = 15
+    time_machine.move_to(timezone.now(), tick=False)
+    document = add(citizen_a, parent).documents.get()
+    assert family_card_document_take_next(reviewer=reviewer) == document
+    other = UserFactory(username="reviewer2", role=User.Role.REVIEWER, is_staff=True)
+    assert family_card_document_take_next(reviewer=other) is None  # held, nothing else waits
+    time_machine.shift(16 * 60)
+    assert family_card_document_take_next(reviewer=other) == document  # the hold lapsed
+    family_card_document_reject(document_id=document.pk, reviewer=other, note="看不清")
+    document.refresh_from_db()
+    assert document.claimed_by is None and document.status == FamilyCardDocumentStatus.REJECTED
+    assert family_card_document_take_next(reviewer=reviewer) is None
+
+
+def test_r24_only_reviewers_take_documents(citizen_a, parent):
+    add(citizen_a, parent)
+    with pytest.raises(FamilyCardRefused) as refused:
+        family_card_document_take_next(reviewer=citizen_a)
+    assert refused.value.status == 403
