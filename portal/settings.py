@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -62,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.middleware.PageMethodsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.StaffMfaMiddleware",
 ]
@@ -287,7 +289,30 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": [SELF],
         "form-action": [SELF],
         "frame-ancestors": [NONE],
+        # Violations are logged, masked, by portal/csp.py (its URL: portal/urls.py, name "csp_report").
+        "report-uri": "/csp-report/",
     },
+}
+# Permissions-Policy (django-permissions-policy): the camera from our own pages only (the face step and the
+# counter's QR scan, static/js/camera.js and counter.js, ask for video without audio).
+PERMISSIONS_POLICY = {
+    "camera": "self",
+    # Never used here: denied to every origin, ours included.
+    "accelerometer": [],
+    "autoplay": [],
+    "bluetooth": [],
+    "browsing-topics": [],
+    "display-capture": [],
+    "geolocation": [],
+    "gyroscope": [],
+    "hid": [],
+    "magnetometer": [],
+    "microphone": [],
+    "midi": [],
+    "payment": [],
+    "serial": [],
+    "usb": [],
+    "xr-spatial-tracking": [],
 }
 # Sent in every set-up (Django's defaults, stated here so a reader sees the whole header set).
 X_FRAME_OPTIONS = "DENY"

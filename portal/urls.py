@@ -9,7 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts.api import MeApi
 from family.api import EligibilityApi
-from portal import views
+from portal import csp, views
 
 # Staff log in to the admin through allauth, so MFA and rate limits apply there too.
 admin.site.login = secure_admin_login(admin.site.login)
@@ -33,6 +33,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon),
+    path("csp-report/", csp.csp_report, name="csp_report"),
     path("", include("accounts.urls")),
     path("family/", include("family.urls")),
     path("card/", include("cards.urls")),

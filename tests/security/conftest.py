@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
 
 from accounts.storage import PrivateStorage
@@ -77,6 +77,15 @@ class Tried:
     content_type: str = ""
     body: bytes = b""
     error: str = ""
+    # Rows the request inserted, updated or deleted, per table, before the rollback (when asked, on PostgreSQL).
+    rows_written: dict[str, int] | None = None
+
+
+def _rows_written_so_far() -> dict[str, int]:
+    """PostgreSQL's count of the rows this transaction has inserted, updated or deleted so far, per table."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_user_tables")
+        return dict(cursor.fetchall())
 
 
 def persona_client(world: World, persona: str) -> tuple[Client, dict]:
@@ -90,21 +99,31 @@ def persona_client(world: World, persona: str) -> tuple[Client, dict]:
     return client, {}
 
 
-def attempt(client: Client, method: str, url: str, headers: dict, *, body: str | None = None) -> Tried:
-    """One request whose writes are rolled back afterwards, so the next one meets the same world."""
+def attempt(
+    client: Client, method: str, url: str, headers: dict, *, body: str | None = None, count_writes: bool = False
+) -> Tried:
+    """One request whose writes are rolled back afterwards, so the next one meets the same world.
+
+    With ``count_writes`` (PostgreSQL only), the answer also says which tables the request wrote to."""
     kwargs = dict(headers)
     if method in {"POST", "PUT", "PATCH"}:
         if body == "json":
             kwargs.update(data="{}", content_type="application/json")
         else:
             kwargs.update(data={})
+    count_writes = count_writes and connection.vendor == "postgresql"
+    rows_written = None
     with transaction.atomic():
+        before = _rows_written_so_far() if count_writes else {}
         try:
             response = getattr(client, method.lower())(url, **kwargs)
         except Exception as error:  # the test client re-raises what would be a 500
             transaction.set_rollback(True)
             cache.clear()
             return Tried(status=500, error=f"{type(error).__name__}: {error}")
+        if count_writes:
+            after = _rows_written_so_far()
+            rows_written = {table: n - before.get(table, 0) for table, n in after.items() if n != before.get(table, 0)}
         transaction.set_rollback(True)
     cache.clear()
     body_bytes = b"" if getattr(response, "streaming", False) else response.content
@@ -115,6 +134,7 @@ def attempt(client: Client, method: str, url: str, headers: dict, *, body: str |
         location=response.get("Location", ""),
         content_type=response.get("Content-Type", ""),
         body=body_bytes,
+        rows_written=rows_written,
     )
 
 

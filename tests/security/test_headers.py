@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 from tests.test_deployment import ROOT, production_env
@@ -74,6 +74,11 @@ def assert_security_headers(response, path: str) -> None:
     assert response.get("X-Content-Type-Options") == "nosniff", path
     assert response.get("Referrer-Policy") in {"same-origin", "strict-origin-when-cross-origin"}, path
     assert response.get("Cross-Origin-Opener-Policy") == "same-origin", path
+    assert directives.get("report-uri") == [reverse("csp_report")], (path, policy)
+    features = dict(part.strip().split("=", 1) for part in response.get("Permissions-Policy", "").split(","))
+    assert features.get("camera") == "(self)", (path, features)  # the face step and the counter's QR scan
+    for feature in ("geolocation", "microphone", "payment", "usb"):
+        assert features.get(feature) == "()", (path, feature, features)
 
 
 @pytest.fixture
@@ -104,6 +109,18 @@ def test_it_sends_the_security_headers_on_every_page_for_every_persona(personas)
                 for form in POST_FORM.findall(html):
                     assert 'name="csrfmiddlewaretoken"' in form, (name, path, "POST form without a CSRF token")
     assert seen > 50
+
+
+def test_pages_take_only_get_and_post_outside_the_api(client, db):
+    """portal/middleware.py: an HTML form sends GET or POST, so a page refuses the rest before its view runs
+    (allauth's login view would otherwise handle PUT as a login)."""
+    for method in ("put", "patch", "delete", "options"):
+        response = getattr(client, method)(reverse("account_login"))
+        assert response.status_code == 405, method
+        assert response["Allow"] == "GET, HEAD, POST"
+        assert_security_headers(response, reverse("account_login"))
+    assert client.head(reverse("account_login")).status_code == 200
+    assert client.options(reverse("api_schema")).status_code == 200  # DRF answers the API's methods itself
 
 
 def test_error_pages_send_the_headers_too(client, db):

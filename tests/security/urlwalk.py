@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -21,6 +21,7 @@ class Route:
     key: str  # the URL name (namespaced), or the route itself for an unnamed pattern
     route: str
     module: str
+    callback: Callable | None = field(default=None, compare=False, repr=False)  # the view
 
 
 def _walk(resolver: URLResolver, prefix: str = "", namespace: str = "") -> Iterator[Route]:
@@ -31,7 +32,7 @@ def _walk(resolver: URLResolver, prefix: str = "", namespace: str = "") -> Itera
         elif isinstance(pattern, URLPattern):
             route = prefix + str(pattern.pattern)
             key = f"{namespace}:{pattern.name}" if namespace and pattern.name else (pattern.name or route)
-            yield Route(key=key, route=route, module=pattern.callback.__module__)
+            yield Route(key=key, route=route, module=pattern.callback.__module__, callback=pattern.callback)
 
 
 def project_routes() -> list[Route]:
