@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.decorators import person_required
 from accounts.face import face_flow, face_message
@@ -158,6 +158,7 @@ def vendor_callback(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, status=200)
 
 
+@require_safe
 @never_cache
 @person_required
 def vendor_return(request: HttpRequest, session_id) -> HttpResponse:

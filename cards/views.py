@@ -20,7 +20,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from accounts.decorators import person_required
 from accounts.errors import DomainError
@@ -170,6 +170,7 @@ def _claim_guard(request: HttpRequest, card: ECard | None, step: int) -> HttpRes
     return None
 
 
+@require_safe
 @person_required
 def card_claim(request: HttpRequest) -> HttpResponse:
     """领取电子社保卡: continue at the first unfinished step, or show the card already claimed (R40)."""

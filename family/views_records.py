@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.decorators import person_required
 from accounts.models import InsuredPerson
@@ -97,6 +97,7 @@ def _page_url(request: HttpRequest, role: str, page: int) -> str:
     return f"?{query.urlencode()}"
 
 
+@require_safe
 @person_required
 def family_records(request: HttpRequest) -> HttpResponse:
     """共济使用明细: paid from my account for my family, and paid for me by my family, by month, with totals."""
@@ -189,6 +190,7 @@ def _csv_rows(records: Iterator[SharingRecord]) -> Iterator[list[str]]:
         ]
 
 
+@require_safe
 @person_required
 def family_records_export(request: HttpRequest) -> HttpResponse:
     """共济使用明细 as CSV: UTF-8 with a BOM (Excel then reads Chinese), headers in the page's language, masked (R4)."""
@@ -296,6 +298,7 @@ PROGRESS_STEPS = (
 )
 
 
+@require_safe
 @person_required
 def contribution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """缴费进度: paid → sent to the insurance office → confirmed (with the office's reference)."""

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.decorators import person_required
 from accounts.errors import DomainError
@@ -68,6 +68,7 @@ def _show_refusal(form: forms.Form, error: DomainError) -> None:
 # --- 医保钱包 my wallet ----------------------------------------------------------------------------
 
 
+@require_safe
 @person_required
 def wallet_home(request: HttpRequest) -> HttpResponse:
     """医保钱包: the balance, transfers waiting for me to accept, entries; for owners, where to send from."""
@@ -332,6 +333,7 @@ def transfer_confirm(request: HttpRequest) -> HttpResponse:
     return render(request, "family/transfer_confirm.html", context)
 
 
+@require_safe
 @person_required
 def transfer_detail(request: HttpRequest, reference: str) -> HttpResponse:
     """One transfer I sent or received (strangers get 404)."""

@@ -10,6 +10,7 @@ from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from family.models import Relation
 from family.selectors import policy_in_force
@@ -17,6 +18,7 @@ from family.selectors import policy_in_force
 NATIONAL = "*"
 
 
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """首页: what family sharing is, who may share with whom now in my region, and where to start."""
     user = request.user
@@ -31,6 +33,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_safe
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the database (and the broker, when configured) answer; 503 otherwise."""
@@ -60,6 +63,7 @@ def _broker_status() -> str:
         return f"error: {type(error).__name__}"
 
 
+@require_safe
 def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers ask for /favicon.ico whatever the page says; resolved per request (the manifest is built later)."""
     return redirect(static("img/favicon.svg"), permanent=True)

@@ -361,12 +361,9 @@ FORM_PAGES = {
 # Known gaps, reported to the views' owners: pages that only show something, whose view does not check the
 # method, so a POST gets the page as a GET would, and writes only what the GET writes (the audit row of a view
 # of the letter, R51; 消息 marked read): checked here. In production a POST without the CSRF token is refused
-# before the view. Django's own admin index and the favicon redirect do the same. Once a view refuses POST
+# before the view. Django's own admin index does the same. Once a view refuses POST
 # (``@require_GET``), this test says to take its name out.
 POST_ANSWERED_AS_GET = {
-    "home",
-    "healthz",
-    "favicon.ico",
     "admin:index",
     "my_insurance",
     "notifications",
@@ -374,13 +371,6 @@ POST_ANSWERED_AS_GET = {
     "binding_add",
     "binding_detail",
     "binding_letter",
-    "wallet_home",
-    "transfer_detail",
-    "family_records",
-    "family_records_export",
-    "contribution_detail",
-    "card_claim",
-    "face_vendor_return",
 }
 # Django's set_language changes the language on POST only; a GET is sent back to the page it came from.
 GET_SENT_BACK = {"set_language": "→/"}
