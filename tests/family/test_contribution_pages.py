@@ -140,7 +140,7 @@ def test_r31_the_relative_sees_the_progress_and_a_stranger_gets_404(
     assert client.get(url).status_code == 404
     assert client.get(reverse("contribution_detail", args=[999999])).status_code == 404
     # A payment that is not a contribution has no progress page, even for its party.
-    Payment.objects.update(kind=PaymentKind.MEDICAL)
+    Payment.objects.update(kind=PaymentKind.MEDICAL, contribution_year=None)
     assert owner_client.get(url).status_code == 404
 
 
