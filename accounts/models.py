@@ -83,6 +83,16 @@ class Institution(models.Model):
         return f"{self.name} ({self.code})"
 
 
+def choice_label(choices: type[models.TextChoices], value: str) -> str:
+    """A choice's label in the active language, as ``get_FOO_display`` gives it (a value outside the choices
+    shows as itself). Django's translates every label of the field, to build a dict, on each call; the
+    citizen pages call it for every row, so the models below that show on them use this instead."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
+
+
 class InsuranceType(models.TextChoices):
     EMPLOYEE = "employee", _("employee medical insurance (职工医保)")
     RESIDENT = "resident", _("resident medical insurance (居民医保)")
@@ -125,6 +135,12 @@ class InsuredPerson(models.Model):
 
     def __str__(self) -> str:
         return f"{self.masked_name} {self.masked_id_number}"
+
+    def get_insurance_type_display(self) -> str:
+        return choice_label(InsuranceType, self.insurance_type)
+
+    def get_status_display(self) -> str:
+        return choice_label(InsuranceStatus, self.status)
 
     @property
     def masked_id_number(self) -> str:
@@ -247,6 +263,12 @@ class LedgerEntry(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.get_part_display()} {self.amount} ({self.get_kind_display()})"
+
+    def get_part_display(self) -> str:
+        return choice_label(self.Part, self.part)
+
+    def get_kind_display(self) -> str:
+        return choice_label(self.Kind, self.kind)
 
 
 class Wallet(models.Model):

@@ -3,22 +3,23 @@ and 我的医保 (``GET /me/insurance/``, a full page of 20 ledger entries), in 
 p99 latency, beside a bare view on the same server (goal: at least 0.5x of the bare view's rate).
 
     .venv/bin/python bench/family_page.py [--requests 1000] [--rounds 4] [--threads 4] [--workers 2] \
-        [--database-url postgres://postgres@127.0.0.1:5432/portal_bench_family] [--keep] [--json]
+        [--database-url postgres://postgres@127.0.0.1:5432/portal_bench_family] \
+        [--redis-url redis://127.0.0.1:6379/9] [--keep] [--json]
 
-It drops and creates the bench database, migrates it, collects the static files into a temporary folder
-(the production storage, with its manifest), and creates two logged-in owners: one whose network has
-1 active member, one whose network has 10 (and 31 ledger entries, for 我的医保), each with a session, as
-a login would leave it. It serves the portal with gunicorn (DEBUG off, as in production) under
-``bench.settings_bench``, whose URLs add ``/bench/bare/``: a view that does nothing, on the same server
-and middleware, as the baseline of the goal; and ``/bench/bare-page/``: a logged-in request (session and
-user loaded) rendering ``base.html`` with no content, the floor of any citizen page, printed for the
-analysis. After an untimed warm-up the pages take turns (``--rounds``, order reversed every other round,
-so load from elsewhere on the machine falls on all alike), each turn a share of ``--requests`` from
-``--threads`` client threads. Every page answered must be the owner's, with the right number of members
-or entries. It prints requests per second with p50/p95/p99 latency for each, the queries one page makes,
-and the ratios (``--json`` adds one machine-readable line for ``bench/run_all.py``). Loopback only;
-bounded by ``--requests`` and ``--max-seconds``; the server is stopped and the database dropped at the
-end (``--keep`` keeps it).
+It drops and creates the bench database, migrates it, collects the static files into a temporary folder (the
+production storage, with its manifest), and creates two logged-in owners: one whose network has 1 active
+member, one whose network has 10 (and 31 ledger entries, for 我的医保), each with a session, as a login would
+leave it. It serves the portal with gunicorn (DEBUG off, as in production) under ``bench.settings_bench``,
+with Redis as the workers' shared cache (``--redis-url``, REDIS_URL in production, so sessions are read from
+it as there), whose URLs add ``/bench/bare/``: a view that does nothing, on the same server and middleware,
+as the baseline of the goal; and ``/bench/bare-page/``: a logged-in request (session and user loaded)
+rendering ``base.html`` with no content, the floor of any citizen page, printed for the analysis. After an
+untimed warm-up the pages take turns (``--rounds``, order reversed every other round, so load from elsewhere
+on the machine falls on all alike), each turn a share of ``--requests`` from ``--threads`` client threads.
+Every page answered must be the owner's, with the right number of members or entries. It prints requests per
+second with p50/p95/p99 latency for each, the queries one page makes, and the ratios (``--json`` adds one
+machine-readable line for ``bench/run_all.py``). Loopback only; bounded by ``--requests`` and
+``--max-seconds``; the server is stopped and the database dropped at the end (``--keep`` keeps it).
 """
 
 from __future__ import annotations
@@ -130,6 +131,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--max-seconds", type=float, default=120, help="bound on each timed batch")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/portal_bench_family")
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/9",
+        help="the shared cache (and so the sessions) of the server's workers, as REDIS_URL in production",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--json", action="store_true", help="also print one BENCH-JSON line (bench/run_all.py)")
     args = parser.parse_args()
@@ -138,7 +144,13 @@ def main() -> int:
 
     url = args.database_url
     tmp = Path(tempfile.mkdtemp(prefix="bench-family-"))
-    bench_env = {"DJANGO_SETTINGS_MODULE": SETTINGS, "BENCH_STATIC_ROOT": str(tmp / "static")}
+    # Production sets REDIS_URL; without it each gunicorn worker would have a cache of its own, and sessions
+    # would be read from the database (portal/settings.py).
+    bench_env = {
+        "DJANGO_SETTINGS_MODULE": SETTINGS,
+        "BENCH_STATIC_ROOT": str(tmp / "static"),
+        "REDIS_URL": args.redis_url,
+    }
     try:
         recreate_database(url)
         migrate_env = base_env(url)

@@ -8,7 +8,15 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import AppendOnlyModel, Institution, InsuredPerson, PersonalAccount, Region, Wallet
+from accounts.models import (
+    AppendOnlyModel,
+    Institution,
+    InsuredPerson,
+    PersonalAccount,
+    Region,
+    Wallet,
+    choice_label,
+)
 from accounts.storage import private_storage
 
 
@@ -216,6 +224,12 @@ class Binding(models.Model):
     def __str__(self) -> str:
         relative = self.relative.masked_name if self.relative_id else self.newborn_name or "—"
         return f"{self.owner.masked_name} → {relative} ({self.get_relationship_display()}, {self.get_state_display()})"
+
+    def get_relationship_display(self) -> str:
+        return choice_label(Relation, self.relationship)
+
+    def get_state_display(self) -> str:
+        return choice_label(BindingState, self.state)
 
     @property
     def is_pending(self) -> bool:

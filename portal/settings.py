@@ -131,7 +131,30 @@ STORAGES = {
 # Uploaded documents are private (R51): kept outside any URL, served by a view that audits.
 PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(BASE_DIR / "var" / "private")))
 
-CACHES = {"default": env.cache("REDIS_URL", default="locmemcache://")}
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHES = {
+    # django-redis rather than Django's own Redis backend: Django builds a new Redis client for every get
+    # or set (about half the CPU of a cached session read); django-redis keeps one per server.
+    # A Redis outage reads as a cache miss, logged: sessions come from the database and pages keep working;
+    # rate limits counted in the cache do not hold until Redis is back.
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"IGNORE_EXCEPTIONS": True},
+    }
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Rendered pieces of templates that are the same for every user, keyed by language (and role for the
+    # menu): {% cache None <name> LANGUAGE_CODE ... using="fragments" %}. Kept in each process, as the
+    # compiled templates are: they change only with a deploy, which restarts the processes.
+    "fragments": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fragments"},
+}
+# With Redis, a logged-in request reads its session from the cache, not the database (cached_db still writes
+# every change through to the database, so a lost cache logs nobody out). Not with the process-local
+# cache: one worker would go on serving a session that another worker ended at logout.
+if REDIS_URL:
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 # Celery: with no broker configured, tasks run in-process (the embedded set-up).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")

@@ -18,7 +18,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SMS_SENDER = "memory"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STAFF_REQUIRE_MFA = False
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES["default"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}  # noqa: F405
+# Sessions as with any process-local cache (portal/settings.py), whatever REDIS_URL says: in the database, so
+# the query counts the tests assert do not depend on the environment. tests/accounts/test_sessions.py
+# covers the cached sessions of production.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 PRIVATE_MEDIA_ROOT = BASE_DIR / "var" / "test-private"  # noqa: F405
 # Static files come from the finders in tests; there is no collectstatic output.
 WHITENOISE_USE_FINDERS = True
