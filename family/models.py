@@ -193,6 +193,9 @@ class Binding(models.Model):
         indexes = [
             models.Index(fields=["owner", "state"], name="binding_owner_state"),
             models.Index(fields=["relative", "state"], name="binding_relative_state"),
+            # A mother sees her newborn's application (R13) before the child has an ID number of its own:
+            # the family page's third OR branch, so PostgreSQL can OR three index scans, not scan the table.
+            models.Index(fields=["mother_id_number"], condition=Q(method="newborn"), name="binding_newborn_mother"),
         ]
         constraints = [
             # R15: never relative of himself.
