@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.context_processors import ELDERLY_COOKIE
 from accounts.decorators import person_required
@@ -51,6 +51,7 @@ def real_name(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/real_name.html", {"form": form, "next": request.GET.get("next", "")})
 
 
+@require_safe
 @person_required
 def my_insurance(request: HttpRequest) -> HttpResponse:
     """我的医保: masked ID, insurance type and status, region, balances and entries (paginated)."""
@@ -100,6 +101,7 @@ def elderly_mode(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@require_safe
 @person_required
 def notifications(request: HttpRequest) -> HttpResponse:
     """消息: every decision, payment from my account and reminder; opening the page marks them read."""

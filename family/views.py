@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.decorators import person_required, role_required
 from accounts.face import face_attempts_left, face_flow, face_message, face_provider, face_verify
@@ -87,6 +87,7 @@ REUPLOAD_STATES = (BindingState.SUBMITTED, BindingState.UNDER_REVIEW)
 # --- 家庭共济 family page ---------------------------------------------------------------------
 
 
+@require_safe
 @person_required
 def family_home(request: HttpRequest) -> HttpResponse:
     """家庭共济: networks I own, networks I am in, what I am asked to join, what ended, and where to start."""
@@ -355,6 +356,7 @@ def _step_context(draft: dict, step: int, **extra) -> dict:
     }
 
 
+@require_safe
 @person_required
 def binding_add(request: HttpRequest) -> HttpResponse:
     """添加家庭成员: continue where the draft stopped."""
@@ -658,6 +660,7 @@ def _render_detail(
     return render(request, "family/binding_detail.html", context, status=status)
 
 
+@require_safe
 @person_required
 def binding_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """申请进度: state in words, the timeline, what is awaited from whom, documents and re-upload."""
@@ -821,6 +824,7 @@ def _binding_consent_by_vendor(request, binding, confirmer, reference, waiting, 
 # --- 承诺书 PDF --------------------------------------------------------------------------------
 
 
+@require_safe
 @login_required
 def binding_letter(request: HttpRequest, pk: int) -> HttpResponse:
     """The stored, signed commitment letter: for the owner, or for staff (every staff view is audited, R51)."""
