@@ -1127,6 +1127,7 @@ def family_card_document_take_next(*, reviewer: User) -> FamilyCardDocument | No
                     free, status=FamilyCardDocumentStatus.PENDING, link__state=FamilyCardLinkState.PENDING
                 )
                 .exclude(pk__in=skipped)
+                .select_related("link")
                 .order_by(
                     Case(When(claimed_by=reviewer, then=Value(0)), default=Value(1), output_field=IntegerField()),
                     "created_at",
@@ -1146,7 +1147,14 @@ def family_card_document_take_next(*, reviewer: User) -> FamilyCardDocument | No
             FamilyCardDocument.objects.filter(claimed_by=reviewer).exclude(pk=candidate.pk).update(
                 claimed_by=None, claimed_at=None
             )
-            audit_record(actor=reviewer, action="family_card.document_taken", target=candidate)
+            link = candidate.link
+            # manager/relative let the audit log find this by person, as for the other document events (R51).
+            audit_record(
+                actor=reviewer,
+                action="family_card.document_taken",
+                target=candidate,
+                detail={"link": link.pk, "manager": link.manager_id, "relative": link.relative_id},
+            )
             return candidate
     return None
 
