@@ -33,16 +33,11 @@ from family.services.contributions import contribution_pay
 from family.services.payments import payment_make
 from tests.attack_files import png_scan
 from tests.e2e.test_a11y import (
-    AXE_RUN,
-    DESKTOP,
-    FAILING_IMPACTS,
     MODES,
-    PHONE,
     SCREENSHOTS,
-    SMALL_TARGETS,
+    _audit,
     _binding,
     _context,
-    _describe,
     _session_cookie,
     _watch,
 )
@@ -257,21 +252,7 @@ def test_axe_finds_no_serious_violation_on_the_flow_pages(live_server, browser: 
                     _submit(page, visit.submit)
                 assert page.locator(visit.shows).count(), (mode, visit, "not shown")
                 label = f"[{visit.user}/{mode}] {visit.name}"
-                for violation in page.evaluate(AXE_RUN)["violations"]:
-                    line = f"{label}: {_describe(violation)}"
-                    print(line)
-                    if violation["impact"] in FAILING_IMPACTS:
-                        failures.append(line)
-                failures.extend(f"{label}: target under 48 px: {target}" for target in page.evaluate(SMALL_TARGETS))
-                failures.extend(f"{label}: {problem}" for problem in problems)
-                problems.clear()
-                if mode != "en":
-                    suffix = "" if mode == "zh" else "-elderly"
-                    page.screenshot(path=str(SCREENSHOTS / f"a11y-{visit.name}{suffix}-phone.png"), full_page=True)
-                    if mode == "zh":
-                        page.set_viewport_size(DESKTOP)
-                        page.screenshot(path=str(SCREENSHOTS / f"a11y-{visit.name}-desktop.png"), full_page=True)
-                        page.set_viewport_size(PHONE)
+                _audit(page, label=label, name=visit.name, mode=mode, problems=problems, failures=failures)
         finally:
             context.close()
     assert not failures, "\n".join(failures)

@@ -34,17 +34,12 @@ from family.services.keys import request_fingerprint
 from family.services.payments import payment_make
 from family.services.transfers import account_transfer_make
 from tests.e2e.test_a11y import (
-    AXE_RUN,
-    DESKTOP,
-    FAILING_IMPACTS,
     MODES,
-    PHONE,
     SCREENSHOTS,
-    SMALL_TARGETS,
+    _audit,
     _binding,
     _claim_card,
     _context,
-    _describe,
     _watch,
 )
 from tests.e2e.test_a11y_more import COUNTER_PERSON_KEY, _session
@@ -373,27 +368,15 @@ def test_axe_finds_no_serious_violation_on_the_remaining_pages(live_server, brow
                 assert page.locator(visit.shows).count(), (mode, visit, "not shown")
                 label = f"[{visit.user or 'visitor'}/{mode}] {visit.name}"
                 admin = _is_admin(visit.path) and visit.user == "admin"
-                # The page's own CSP refusals and script errors, before axe runs.
-                failures.extend(f"{label}: {problem}" for problem in problems)
-                problems.clear()
-                violations = page.evaluate(AXE_RUN)["violations"]
-                if admin:  # see AXE_IMPORT_REFUSAL
-                    problems[:] = [p for p in problems if not p.startswith(AXE_IMPORT_REFUSAL)]
-                for violation in violations:
-                    line = f"{label}: {_describe(violation)}"
-                    print(line)
-                    if violation["impact"] in FAILING_IMPACTS:
-                        failures.append(line)
-                failures.extend(f"{label}: target under 48 px: {target}" for target in page.evaluate(SMALL_TARGETS))
-                failures.extend(f"{label}: {problem}" for problem in problems)
-                problems.clear()
-                if mode != "en":
-                    suffix = "" if mode == "zh" else "-elderly"
-                    page.screenshot(path=str(SCREENSHOTS / f"a11y-{visit.name}{suffix}-phone.png"), full_page=True)
-                    if mode == "zh":
-                        page.set_viewport_size(DESKTOP)
-                        page.screenshot(path=str(SCREENSHOTS / f"a11y-{visit.name}-desktop.png"), full_page=True)
-                        page.set_viewport_size(PHONE)
+                _audit(
+                    page,
+                    label=label,
+                    name=visit.name,
+                    mode=mode,
+                    problems=problems,
+                    failures=failures,
+                    axe_may_cause=AXE_IMPORT_REFUSAL if admin else None,  # see AXE_IMPORT_REFUSAL
+                )
         finally:
             context.close()
     assert not failures, "\n".join(failures)
