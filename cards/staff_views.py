@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -39,37 +38,11 @@ from cards.services import (
     family_card_document_take_next,
 )
 from family.page_images import document_page_response
-from family.precheck import readability_lines
 from family.selectors_review import claim_cutoff, review_reasons
-from family.staff_views import DocumentView, marked_text
+from family.staff_views import document_view
 
 REVIEW_ROLES = (User.Role.REVIEWER, User.Role.ADMIN)
 QUEUE_PAGE_SIZE = 50
-
-
-def _document_view(document: FamilyCardDocument) -> DocumentView:
-    """The document's pages and its pre-check report in plain parts, as the binding workbench shows them."""
-    report = document.precheck if isinstance(document.precheck, dict) else {}
-    checks = [
-        {
-            "code": str(check.get("code", "")),
-            "ok": bool(check.get("ok")),
-            "message": str(check.get("message", "")),
-            "evidence": "" if check.get("evidence") is None else str(check.get("evidence")),
-        }
-        for check in report.get("checks") or ()
-        if isinstance(check, dict)
-    ]
-    return DocumentView(
-        document=document,
-        pages=[
-            {"number": number, "url": reverse("staff_family_card_page_image", args=[document.pk, number])}
-            for number in range(1, max(1, document.pages) + 1)
-        ],
-        text_html=marked_text(str(report.get("text") or ""), report.get("highlights")),
-        checks=checks,
-        readability=readability_lines(report.get("readability")),
-    )
 
 
 def _reject_form(data=None) -> FamilyCardRejectForm:
@@ -120,7 +93,7 @@ def _render_review(request: HttpRequest, document: FamilyCardDocument, *, form=N
         "staff/family_card_review.html",
         {
             "document": document,
-            "view": _document_view(document),
+            "view": document_view(document, page_url_name="staff_family_card_page_image"),
             "link": link,
             "history": [d for d in family_card_documents_of(link=link) if d.pk != document.pk],
             "ages": {

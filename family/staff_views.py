@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urlencode
 
 from django import forms
@@ -181,11 +182,19 @@ def _reason_label(reason) -> str:
 # --- The review screen's view of a document -----------------------------------------------------
 
 
+class ReviewedDocument(Protocol):
+    """What a review screen reads of a stored document: a binding's or a family card link's (cards app)."""
+
+    pk: int
+    pages: int
+    precheck: dict
+
+
 @dataclass
 class DocumentView:
     """A document as the review screen shows it: its pages, and its pre-check report in plain parts."""
 
-    document: BindingDocument
+    document: ReviewedDocument
     pages: list[dict] = field(default_factory=list)
     text_html: SafeString = field(default_factory=SafeString)
     checks: list[dict] = field(default_factory=list)
@@ -240,7 +249,9 @@ def marked_text(text: str, highlights) -> SafeString:
     return mark_safe("".join(parts))  # noqa: S308 - every part is escaped above
 
 
-def _document_view(document: BindingDocument) -> DocumentView:
+def document_view(document: ReviewedDocument, *, page_url_name: str) -> DocumentView:
+    """A stored document's pages (their private image URLs, named by ``page_url_name``) and its pre-check report
+    in plain parts, as both review screens show them (bindings here, family cards in cards/staff_views.py)."""
     report = document.precheck if isinstance(document.precheck, dict) else {}
     checks = [
         {
@@ -255,7 +266,7 @@ def _document_view(document: BindingDocument) -> DocumentView:
     return DocumentView(
         document=document,
         pages=[
-            {"number": number, "url": reverse("staff_review_page_image", args=[document.pk, number])}
+            {"number": number, "url": reverse(page_url_name, args=[document.pk, number])}
             for number in range(1, max(1, document.pages) + 1)
         ],
         text_html=marked_text(str(report.get("text") or ""), report.get("highlights")),
@@ -347,7 +358,7 @@ def _render_review(
     )
     context = {
         "binding": binding,
-        "documents": [_document_view(d) for d in documents.live],
+        "documents": [document_view(d, page_url_name="staff_review_page_image") for d in documents.live],
         "replaced": documents.replaced,
         "awaiting_reupload": documents.awaiting_reupload,
         "events": [
